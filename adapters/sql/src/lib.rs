@@ -1,0 +1,24 @@
+//! Mercado's SQL adapter, written once for every database.
+//!
+//! It owns all SQL text: the statement catalogue with the dialects side by side
+//! ([`statements`]), row → domain mapping, vendor error → [`StoreError`] mapping, the
+//! transactions behind each atomic port method ([`SqlStore`]) and the migration runner.
+//! It reaches a database only through the small [`Executor`] trait, which the driver
+//! crates implement; it never names a driver.
+//!
+//! [`StoreError`]: mercado_core::StoreError
+
+mod dialect;
+mod error;
+mod executor;
+mod migrate;
+mod statements;
+mod store;
+mod value;
+
+pub use dialect::Dialect;
+pub use error::{DbError, DbErrorKind};
+pub use executor::{Executor, Transaction};
+pub use migrate::{Migration, MigrationError, migrate, migrations};
+pub use store::SqlStore;
+pub use value::{Kind, Row, Value};

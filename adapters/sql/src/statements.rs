@@ -1,0 +1,231 @@
+//! The statement catalogue: every statement Mercado runs, built once per dialect.
+//!
+//! Texts are written once with `?` placeholders where the dialects agree; where they
+//! differ (paging, row locks, the migrations table) the variants stand side by side
+//! here or in [`Dialect`]. Statements whose length depends on the input (`IN` lists,
+//! multi-row inserts) are built for every size up front, so each one is prepared once
+//! and cached by the driver.
+
+use mercado_core::domain::OrderLines;
+
+use crate::{Dialect, Kind};
+
+/// Columns of `users`, in the order [`USER_KINDS`] decodes them.
+pub(crate) const USER_COLUMNS: &str =
+    "id, email, full_name, password_hash, is_active, is_superuser, created_at, updated_at";
+pub(crate) const USER_KINDS: &[Kind] = &[
+    Kind::Uuid,
+    Kind::Text,
+    Kind::Text,
+    Kind::Text,
+    Kind::Bool,
+    Kind::Bool,
+    Kind::Time,
+    Kind::Time,
+];
+
+/// Columns of `products`, in the order [`PRODUCT_KINDS`] decodes them.
+pub(crate) const PRODUCT_COLUMNS: &str =
+    "id, name, description, price, stock, created_at, updated_at";
+pub(crate) const PRODUCT_KINDS: &[Kind] = &[
+    Kind::Uuid,
+    Kind::Text,
+    Kind::Text,
+    Kind::Money,
+    Kind::Int,
+    Kind::Time,
+    Kind::Time,
+];
+
+/// Columns of an order joined with one of its lines, as [`ORDER_LINE_KINDS`] decodes them.
+pub(crate) const ORDER_LINE_KINDS: &[Kind] = &[
+    Kind::Uuid,
+    Kind::Uuid,
+    Kind::Text,
+    Kind::Time,
+    Kind::Time,
+    Kind::Uuid,
+    Kind::Text,
+    Kind::Money,
+    Kind::Int,
+];
+
+/// Columns read when placing an order.
+pub(crate) const STOCK_KINDS: &[Kind] = &[Kind::Uuid, Kind::Text, Kind::Money, Kind::Int];
+
+pub(crate) const COUNT_KINDS: &[Kind] = &[Kind::Int];
+
+/// Every statement, rendered for one dialect.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    pub dialect: Dialect,
+    pub ping: String,
+    pub insert_user: String,
+    pub user_by_id: String,
+    pub user_by_id_for_update: String,
+    pub user_by_email: String,
+    pub update_user: String,
+    pub set_password_hash: String,
+    pub count_users: String,
+    pub list_users: String,
+    pub insert_product: String,
+    pub product_by_id: String,
+    pub product_by_id_for_update: String,
+    pub update_product: String,
+    pub delete_product: String,
+    pub count_products: String,
+    pub count_products_matching: String,
+    pub list_products: String,
+    pub list_products_matching: String,
+    /// Index `n - 1` locks and reads `n` products by id, in id order.
+    pub products_for_order: Vec<String>,
+    pub take_stock: String,
+    pub return_stock: String,
+    pub insert_order: String,
+    /// Index `n - 1` inserts `n` order lines.
+    pub insert_order_items: Vec<String>,
+    pub order_by_id: String,
+    pub cancel_order: String,
+    pub order_status: String,
+    pub count_orders: String,
+    pub count_orders_of_user: String,
+    pub list_orders: String,
+    pub list_orders_of_user: String,
+    pub insert_event: String,
+    pub revoke_token: String,
+    pub purge_revoked_tokens: String,
+    pub is_token_revoked: String,
+    pub record_login_failure: String,
+    pub purge_login_failures: String,
+    pub login_failures_since: String,
+    pub clear_login_failures: String,
+}
+
+impl Statements {
+    pub(crate) fn new(d: Dialect) -> Self {
+        let r = |sql: &str| d.render(sql);
+        let (hint, lock, paging) = (d.lock_hint(), d.lock_suffix(), d.paging());
+        let like =
+            |column: &str| format!("{column} LIKE ? ESCAPE '{}'", crate::dialect::LIKE_ESCAPE);
+        let order_page = |filter: &str| {
+            format!(
+                "SELECT o.id, o.user_id, o.status, o.created_at, o.updated_at, \
+                        i.product_id, i.product_name, i.unit_price, i.quantity \
+                 FROM (SELECT id, user_id, status, created_at, updated_at FROM orders {filter} \
+                       ORDER BY created_at DESC, id DESC {paging}) o \
+                 JOIN order_items i ON i.order_id = o.id \
+                 ORDER BY o.created_at DESC, o.id DESC, i.line_no"
+            )
+        };
+        Self {
+            dialect: d,
+            ping: "SELECT 1".to_owned(),
+            insert_user: r(&format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")),
+            user_by_id: r(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?")),
+            user_by_id_for_update: r(&format!("SELECT {USER_COLUMNS} FROM users{hint} WHERE id = ?{lock}")),
+            user_by_email: r(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?")),
+            update_user: r("UPDATE users SET full_name = ?, is_active = ?, is_superuser = ?, updated_at = ? WHERE id = ?"),
+            set_password_hash: r("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?"),
+            count_users: "SELECT COUNT(*) FROM users".to_owned(),
+            list_users: r(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id {paging}")),
+            insert_product: r(&format!(
+                "INSERT INTO products ({PRODUCT_COLUMNS}, name_folded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            )),
+            product_by_id: r(&format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?")),
+            product_by_id_for_update: r(&format!("SELECT {PRODUCT_COLUMNS} FROM products{hint} WHERE id = ?{lock}")),
+            update_product: r(
+                "UPDATE products SET name = ?, name_folded = ?, description = ?, price = ?, stock = ?, updated_at = ? \
+                 WHERE id = ?",
+            ),
+            delete_product: r("DELETE FROM products WHERE id = ?"),
+            count_products: "SELECT COUNT(*) FROM products".to_owned(),
+            count_products_matching: r(&format!("SELECT COUNT(*) FROM products WHERE {}", like("name_folded"))),
+            list_products: r(&format!("SELECT {PRODUCT_COLUMNS} FROM products ORDER BY created_at, id {paging}")),
+            list_products_matching: r(&format!(
+                "SELECT {PRODUCT_COLUMNS} FROM products WHERE {} ORDER BY created_at, id {paging}",
+                like("name_folded")
+            )),
+            products_for_order: (1..=OrderLines::MAX)
+                .map(|n| {
+                    r(&format!(
+                        "SELECT id, name, price, stock FROM products{hint} WHERE id IN ({}) ORDER BY id{lock}",
+                        placeholders(n)
+                    ))
+                })
+                .collect(),
+            take_stock: r("UPDATE products SET stock = stock - ?, updated_at = ? WHERE id = ? AND stock >= ?"),
+            return_stock: r("UPDATE products SET stock = stock + ?, updated_at = ? WHERE id = ?"),
+            insert_order: r("INSERT INTO orders (id, user_id, status, total, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"),
+            insert_order_items: (1..=OrderLines::MAX)
+                .map(|n| {
+                    let rows = vec!["(?, ?, ?, ?, ?, ?)"; n].join(", ");
+                    r(&format!(
+                        "INSERT INTO order_items (order_id, line_no, product_id, product_name, unit_price, quantity) \
+                         VALUES {rows}"
+                    ))
+                })
+                .collect(),
+            order_by_id: r(
+                "SELECT o.id, o.user_id, o.status, o.created_at, o.updated_at, \
+                        i.product_id, i.product_name, i.unit_price, i.quantity \
+                 FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = ? ORDER BY i.line_no",
+            ),
+            cancel_order: r("UPDATE orders SET status = 'cancelled', updated_at = ? WHERE id = ? AND status = 'pending'"),
+            order_status: r("SELECT status FROM orders WHERE id = ?"),
+            count_orders: "SELECT COUNT(*) FROM orders".to_owned(),
+            count_orders_of_user: r("SELECT COUNT(*) FROM orders WHERE user_id = ?"),
+            list_orders: r(&order_page("")),
+            list_orders_of_user: r(&order_page("WHERE user_id = ?")),
+            insert_event: r("INSERT INTO outbox (id, kind, payload, occurred_at) VALUES (?, ?, ?, ?)"),
+            revoke_token: r("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)"),
+            purge_revoked_tokens: r("DELETE FROM revoked_tokens WHERE expires_at < ?"),
+            is_token_revoked: r("SELECT COUNT(*) FROM revoked_tokens WHERE jti = ?"),
+            record_login_failure: r("INSERT INTO login_failures (id, login, failed_at) VALUES (?, ?, ?)"),
+            purge_login_failures: r("DELETE FROM login_failures WHERE failed_at < ?"),
+            login_failures_since: r("SELECT COUNT(*), MIN(failed_at) FROM login_failures WHERE login = ? AND failed_at >= ?"),
+            clear_login_failures: r("DELETE FROM login_failures WHERE login = ?"),
+        }
+    }
+}
+
+/// `?, ?, …` with `n` placeholders.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_size_of_order_has_its_statements() {
+        let s = Statements::new(Dialect::Postgres);
+        assert_eq!(s.products_for_order.len(), OrderLines::MAX);
+        assert!(s.products_for_order[2].contains("IN ($1, $2, $3)"));
+        assert!(s.products_for_order[0].ends_with("FOR UPDATE"));
+        assert!(s.insert_order_items[1].ends_with("($7, $8, $9, $10, $11, $12)"));
+    }
+
+    #[test]
+    fn sql_server_locks_with_table_hints_and_pages_with_offset_fetch() {
+        let s = Statements::new(Dialect::MsSql);
+        assert!(
+            s.product_by_id_for_update
+                .contains("FROM products WITH (UPDLOCK, ROWLOCK) WHERE id = @P1")
+        );
+        assert!(
+            s.list_users
+                .ends_with("OFFSET @P1 ROWS FETCH NEXT @P2 ROWS ONLY")
+        );
+    }
+
+    #[test]
+    fn sqlite_takes_no_row_locks() {
+        let s = Statements::new(Dialect::Sqlite);
+        assert!(!s.product_by_id_for_update.contains("FOR UPDATE"));
+        assert!(
+            s.count_products_matching
+                .ends_with("name_folded LIKE ? ESCAPE '!'")
+        );
+    }
+}

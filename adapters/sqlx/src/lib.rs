@@ -1,0 +1,230 @@
+//! Mercado's executor over sqlx, for SQLite (feature `sqlite`).
+//!
+//! One generic executor ([`SqlxExecutor`]) runs statements on any sqlx database; what
+//! differs per database (how a [`Value`] is bound and a column decoded, which error codes
+//! mean "retry", how a write transaction begins, how to connect) lives in one
+//! [`Backend`] impl per database module.
+
+use futures_util::TryStreamExt;
+use mercado_sql::{DbError, DbErrorKind, Dialect, Executor, Kind, Row, Transaction, Value};
+use sqlx::query::Query;
+use sqlx::{Database, IntoArguments, Pool};
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+/// Arguments of a query on database `DB`.
+type Args<'q, DB> = <DB as Database>::Arguments<'q>;
+
+/// What differs between the databases sqlx drives.
+pub trait Backend: Database + Sized {
+    /// The SQL dialect.
+    const DIALECT: Dialect;
+    /// The statement that opens a read-write transaction.
+    const BEGIN: &'static str;
+
+    /// Binds one parameter in this database's natural type.
+    fn bind<'q>(
+        query: Query<'q, Self, Args<'q, Self>>,
+        value: &'q Value,
+    ) -> Query<'q, Self, Args<'q, Self>>;
+
+    /// Decodes column `index` as `kind`.
+    ///
+    /// # Errors
+    /// A decode error when the column holds something else.
+    fn decode(row: &Self::Row, index: usize, kind: Kind) -> Result<Value, sqlx::Error>;
+
+    /// Whether a database error code means a deadlock or serialization failure.
+    fn is_retryable(code: &str) -> bool;
+}
+
+/// A sqlx pool pair: reads go to `read`, writes and transactions to `write`. They are
+/// the same pool except on SQLite, where one writer connection serialises writes and
+/// readers run beside it.
+#[derive(Debug)]
+pub struct SqlxExecutor<DB: Database> {
+    read: Pool<DB>,
+    write: Pool<DB>,
+}
+
+impl<DB: Database> Clone for SqlxExecutor<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            read: self.read.clone(),
+            write: self.write.clone(),
+        }
+    }
+}
+
+impl<DB: Database> SqlxExecutor<DB> {
+    /// An executor over separate read and write pools (they may be clones of one pool).
+    pub fn new(read: Pool<DB>, write: Pool<DB>) -> Self {
+        Self { read, write }
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// A transaction on the write pool; dropped without commit, sqlx rolls it back before the
+/// connection returns to the pool.
+#[derive(Debug)]
+pub struct SqlxTransaction<DB: Database>(sqlx::Transaction<'static, DB>);
+
+fn classify<DB: Backend>(err: sqlx::Error) -> DbError {
+    use sqlx::error::ErrorKind as K;
+    match &err {
+        sqlx::Error::Database(db) => {
+            let kind = match db.kind() {
+                K::UniqueViolation => DbErrorKind::UniqueViolation,
+                K::CheckViolation => DbErrorKind::CheckViolation,
+                K::ForeignKeyViolation => DbErrorKind::ForeignKeyViolation,
+                _ if db.code().is_some_and(|c| DB::is_retryable(&c)) => DbErrorKind::Retryable,
+                _ => DbErrorKind::Other,
+            };
+            DbError {
+                kind,
+                constraint: db.constraint().map(str::to_owned),
+                message: db.message().to_owned(),
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => DbError::new(DbErrorKind::Unavailable, err.to_string()),
+        _ => DbError::new(DbErrorKind::Other, err.to_string()),
+    }
+}
+
+fn query<'q, DB: Backend>(sql: &'q str, params: &'q [Value]) -> Query<'q, DB, Args<'q, DB>> {
+    params
+        .iter()
+        .fold(sqlx::query::<DB>(sql), |q, v| DB::bind(q, v))
+}
+
+fn decode_row<DB: Backend>(row: &DB::Row, kinds: &[Kind]) -> Result<Row, DbError> {
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| DB::decode(row, i, *kind))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Row)
+        .map_err(classify::<DB>)
+}
+
+async fn fetch_with<'e, 'q: 'e, DB, X>(
+    exec: X,
+    sql: &'q str,
+    params: &'q [Value],
+    kinds: &[Kind],
+) -> Result<Vec<Row>, DbError>
+where
+    DB: Backend,
+    X: sqlx::Executor<'e, Database = DB> + 'e,
+    for<'a> Args<'a, DB>: IntoArguments<'a, DB>,
+{
+    let mut rows = Vec::new();
+    let mut stream = query::<DB>(sql, params).fetch(exec);
+    while let Some(row) = stream.try_next().await.map_err(classify::<DB>)? {
+        rows.push(decode_row::<DB>(&row, kinds)?);
+    }
+    Ok(rows)
+}
+
+async fn execute_with<'e, 'q: 'e, DB, X>(
+    exec: X,
+    sql: &'q str,
+    params: &'q [Value],
+) -> Result<u64, DbError>
+where
+    DB: Backend,
+    X: sqlx::Executor<'e, Database = DB> + 'e,
+    for<'a> Args<'a, DB>: IntoArguments<'a, DB>,
+    DB::QueryResult: RowsAffected,
+{
+    let done = query::<DB>(sql, params)
+        .execute(exec)
+        .await
+        .map_err(classify::<DB>)?;
+    Ok(done.rows_affected())
+}
+
+/// The rows a statement affected; each database's result type has it, under no trait.
+pub trait RowsAffected {
+    /// How many rows.
+    fn rows_affected(&self) -> u64;
+}
+
+impl<DB> Executor for SqlxExecutor<DB>
+where
+    DB: Backend,
+    for<'a> Args<'a, DB>: IntoArguments<'a, DB>,
+    for<'c> &'c Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::QueryResult: RowsAffected,
+{
+    type Tx = SqlxTransaction<DB>;
+
+    fn dialect(&self) -> Dialect {
+        DB::DIALECT
+    }
+
+    async fn fetch(
+        &self,
+        sql: &str,
+        params: &[Value],
+        kinds: &[Kind],
+    ) -> Result<Vec<Row>, DbError> {
+        fetch_with(&self.read, sql, params, kinds).await
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        execute_with(&self.write, sql, params).await
+    }
+
+    async fn begin(&self) -> Result<Self::Tx, DbError> {
+        self.write
+            .begin_with(DB::BEGIN)
+            .await
+            .map(SqlxTransaction)
+            .map_err(classify::<DB>)
+    }
+}
+
+impl<DB> Transaction for SqlxTransaction<DB>
+where
+    DB: Backend,
+    for<'a> Args<'a, DB>: IntoArguments<'a, DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::QueryResult: RowsAffected,
+{
+    async fn fetch(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        kinds: &[Kind],
+    ) -> Result<Vec<Row>, DbError> {
+        fetch_with(&mut *self.0, sql, params, kinds).await
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        execute_with(&mut *self.0, sql, params).await
+    }
+
+    async fn execute_script(&mut self, script: &str) -> Result<(), DbError> {
+        // A bare string carries no arguments, so every driver runs all its statements.
+        sqlx::Executor::execute(&mut *self.0, script)
+            .await
+            .map(drop)
+            .map_err(classify::<DB>)
+    }
+
+    async fn commit(self) -> Result<(), DbError> {
+        self.0.commit().await.map_err(classify::<DB>)
+    }
+}

@@ -1,0 +1,26 @@
+//! Domain types and entities.
+//!
+//! Every value type has private fields and a `parse` constructor that returns a typed
+//! error, so code that holds one never sees an invalid value.
+
+mod email;
+mod ids;
+mod money;
+mod numbers;
+mod order;
+mod page;
+mod product;
+mod text;
+mod user;
+
+pub use email::{Email, EmailError};
+pub use ids::{JobId, OrderId, ProductId, TokenId, UserId};
+pub use money::{Money, MoneyError, Price};
+pub use numbers::{NumberError, Quantity, Stock};
+pub use order::{NewOrderLine, Order, OrderLine, OrderLines, OrderLinesError, OrderStatus};
+pub use page::{Page, PageError, Paged};
+pub use product::{NewProduct, Product, ProductPatch, ProductQuery};
+pub use text::{Description, FullName, ProductName, SearchText, TextError};
+pub use user::{Actor, NewUser, User, UserPatch};
+
+pub use crate::password::{Password, PasswordError, PasswordHash};

@@ -1,0 +1,102 @@
+//! Users and who is acting.
+
+use time::OffsetDateTime;
+
+use super::{Email, FullName, UserId};
+use crate::password::PasswordHash;
+
+/// A stored user. The password hash never leaves the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Its id.
+    pub id: UserId,
+    /// Its unique, lower-cased email.
+    pub email: Email,
+    /// Its display name, if given.
+    pub full_name: Option<FullName>,
+    /// The password hash in one of passlib's formats.
+    pub password_hash: PasswordHash,
+    /// Whether it may log in.
+    pub is_active: bool,
+    /// Whether it may administer users and products.
+    pub is_superuser: bool,
+    /// When it signed up.
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+impl User {
+    /// Who this user is when acting.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: self.id,
+            is_superuser: self.is_superuser,
+        }
+    }
+}
+
+/// What a sign-up supplies.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// The email to sign up with.
+    pub email: Email,
+    /// The plain password, hashed by the service.
+    pub password: crate::password::Password,
+    /// The display name, if any.
+    pub full_name: Option<FullName>,
+    /// Whether the new user is a superuser (only from trusted callers).
+    pub is_superuser: bool,
+}
+
+/// A change to a user. `None` leaves a field as it is; `Some(None)` clears the name.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    /// New display name, or clear it.
+    pub full_name: Option<Option<FullName>>,
+    /// New active flag.
+    pub is_active: Option<bool>,
+    /// New superuser flag.
+    pub is_superuser: Option<bool>,
+}
+
+/// The authenticated caller of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    /// Who.
+    pub user_id: UserId,
+    /// Whether they may act on everyone's data.
+    pub is_superuser: bool,
+}
+
+impl Actor {
+    /// Whether this actor may see or change something owned by `owner`.
+    pub fn may_access(&self, owner: UserId) -> bool {
+        self.is_superuser || self.user_id == owner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_and_superusers_may_access_and_others_may_not() {
+        let owner = UserId::generate();
+        let me = Actor {
+            user_id: owner,
+            is_superuser: false,
+        };
+        let other = Actor {
+            user_id: UserId::generate(),
+            is_superuser: false,
+        };
+        let admin = Actor {
+            user_id: UserId::generate(),
+            is_superuser: true,
+        };
+        assert!(me.may_access(owner));
+        assert!(!other.may_access(owner));
+        assert!(admin.may_access(owner));
+    }
+}

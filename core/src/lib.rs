@@ -1,0 +1,18 @@
+//! Mercado's domain: users, products and orders.
+//!
+//! This crate owns the domain types (which parse instead of validate), the domain
+//! events, the repository ports and the command/query services. It knows no SQL, no
+//! HTTP and no driver: adapters implement [`ports`], the server drives [`service`].
+//! The one runtime dependency is Tokio's blocking pool, so that password hashing never
+//! runs on async threads (see [`password`]).
+
+pub mod clock;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod password;
+pub mod ports;
+pub mod service;
+
+pub use clock::{Clock, SystemClock};
+pub use error::StoreError;

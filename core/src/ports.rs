@@ -1,0 +1,305 @@
+//! Repository ports: what the services need from storage.
+//!
+//! Each method that changes state is atomic and records its domain events in the same
+//! transaction (the outbox); services never hold a transaction. Methods return futures
+//! that are `Send`, so generic HTTP handlers can await them on any thread.
+
+use std::future::Future;
+
+use time::OffsetDateTime;
+
+use crate::StoreError;
+use crate::domain::{
+    Email, Order, OrderId, OrderLines, Page, Paged, Product, ProductId, ProductPatch, ProductQuery,
+    TokenId, User, UserId, UserPatch,
+};
+use crate::events::Event;
+use crate::password::PasswordHash;
+
+/// Users.
+pub trait UserRepository: Send + Sync {
+    /// Inserts a user with its events.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] on `uq_users_email` when the email is taken.
+    fn insert_user(
+        &self,
+        user: &User,
+        events: &[Event],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The user with this id.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn user_by_id(
+        &self,
+        id: UserId,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+
+    /// The user with this (normalised) email.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn user_by_email(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+
+    /// Applies a change atomically; `None` when there is no such user.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn update_user(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+
+    /// Replaces a user's password hash.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Users, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn list_users(
+        &self,
+        page: Page,
+    ) -> impl Future<Output = Result<Paged<User>, StoreError>> + Send;
+}
+
+/// Products.
+pub trait ProductRepository: Send + Sync {
+    /// Inserts a product.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn insert_product(
+        &self,
+        product: &Product,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The product with this id.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn product_by_id(
+        &self,
+        id: ProductId,
+    ) -> impl Future<Output = Result<Option<Product>, StoreError>> + Send;
+
+    /// Applies a change under a row lock, recording `ProductStockLow` if the new stock
+    /// crosses `low_stock_threshold`; `None` when there is no such product.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn update_product(
+        &self,
+        id: ProductId,
+        patch: ProductPatch,
+        now: OffsetDateTime,
+        low_stock_threshold: i64,
+    ) -> impl Future<Output = Result<Option<Product>, StoreError>> + Send;
+
+    /// Deletes a product; `false` when there was none. Orders keep their copies.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn delete_product(
+        &self,
+        id: ProductId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Products, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn list_products(
+        &self,
+        query: &ProductQuery,
+        page: Page,
+    ) -> impl Future<Output = Result<Paged<Product>, StoreError>> + Send;
+}
+
+/// Why an order could not be placed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceOrderError {
+    /// A line names a product that does not exist.
+    #[error("product {0} does not exist")]
+    UnknownProduct(ProductId),
+    /// A product has fewer units than asked for; nothing was changed.
+    #[error("not enough stock for product {0}")]
+    InsufficientStock(ProductId),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why an order could not be cancelled.
+#[derive(Debug, thiserror::Error)]
+pub enum CancelOrderError {
+    /// There is no such order.
+    #[error("order not found")]
+    NotFound,
+    /// The order is not pending any more.
+    #[error("order is not pending")]
+    NotPending,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What placing an order needs.
+#[derive(Debug, Clone)]
+pub struct PlaceOrder {
+    /// The new order's id.
+    pub id: OrderId,
+    /// Who places it.
+    pub user_id: UserId,
+    /// What it takes.
+    pub lines: OrderLines,
+    /// When.
+    pub now: OffsetDateTime,
+    /// Stock below this after the order records `ProductStockLow`.
+    pub low_stock_threshold: i64,
+}
+
+/// Orders.
+pub trait OrderRepository: Send + Sync {
+    /// In one transaction: reads the products (locking them in a fixed order), checks
+    /// every line's stock, takes it, writes the order with copies of names and prices, and
+    /// records `OrderPlaced` and any `ProductStockLow`. On any error nothing changed.
+    ///
+    /// # Errors
+    /// [`PlaceOrderError`].
+    fn place_order(
+        &self,
+        order: &PlaceOrder,
+    ) -> impl Future<Output = Result<Order, PlaceOrderError>> + Send;
+
+    /// In one transaction: moves a pending order to cancelled (exactly one concurrent
+    /// caller wins), gives its stock back and records `OrderCancelled`.
+    ///
+    /// # Errors
+    /// [`CancelOrderError`].
+    fn cancel_order(
+        &self,
+        id: OrderId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Order, CancelOrderError>> + Send;
+
+    /// The order with this id, with its lines.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn order_by_id(
+        &self,
+        id: OrderId,
+    ) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
+
+    /// Orders, newest first, optionally only one user's.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn list_orders(
+        &self,
+        user: Option<UserId>,
+        page: Page,
+    ) -> impl Future<Output = Result<Paged<Order>, StoreError>> + Send;
+}
+
+/// Shared authentication state: revoked tokens and failed logins, kept in the database so
+/// that every replica agrees.
+pub trait AuthRepository: Send + Sync {
+    /// Marks a token id revoked until `expires_at` (and forgets revocations that expired).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn revoke_token(
+        &self,
+        id: TokenId,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether a token id was revoked.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn is_token_revoked(
+        &self,
+        id: TokenId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records a failed login for a login name (and forgets those older than `forget_before`).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn record_login_failure(
+        &self,
+        login: &str,
+        at: OffsetDateTime,
+        forget_before: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// How many failures a login name had since `since`, and the earliest of them.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn login_failures_since(
+        &self,
+        login: &str,
+        since: OffsetDateTime,
+    ) -> impl Future<Output = Result<(i64, Option<OffsetDateTime>), StoreError>> + Send;
+
+    /// Forgets a login name's failures (after a successful login).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn clear_login_failures(
+        &self,
+        login: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Health of the store.
+pub trait StoreHealth: Send + Sync {
+    /// Answers when the database answers a trivial query.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it does not.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Everything the services need from one store.
+pub trait Store:
+    UserRepository
+    + ProductRepository
+    + OrderRepository
+    + AuthRepository
+    + StoreHealth
+    + Clone
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: UserRepository
+        + ProductRepository
+        + OrderRepository
+        + AuthRepository
+        + StoreHealth
+        + Clone
+        + 'static
+{
+}

@@ -1,0 +1,431 @@
+//! Commands: every state change, with its access rules and its own error type.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::Context;
+use crate::StoreError;
+use crate::domain::{
+    Actor, Email, FullName, NewProduct, NewUser, Order, OrderId, OrderLines, Password, Product,
+    ProductId, ProductPatch, TokenId, User, UserId, UserPatch,
+};
+use crate::events::{DomainEvent, Event};
+use crate::password::Verification;
+use crate::ports::{CancelOrderError, PlaceOrder, PlaceOrderError, Store};
+
+/// The unique constraint on users' emails, the same name in every dialect.
+pub const UQ_USERS_EMAIL: &str = "uq_users_email";
+
+/// Why a sign-up failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignUpError {
+    /// Another user has this email.
+    #[error("email already registered")]
+    EmailTaken,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a login failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogInError {
+    /// Unknown email or wrong password: deliberately the same error.
+    #[error("incorrect email or password")]
+    InvalidCredentials,
+    /// Right password, but the user is deactivated.
+    #[error("inactive user")]
+    Inactive,
+    /// Too many recent failures for this email.
+    #[error("too many failed logins; retry in {retry_after_secs} s")]
+    Throttled {
+        /// Seconds until the oldest counted failure leaves the window.
+        retry_after_secs: u64,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a logout failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogoutError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A user's change to their own profile. A new password always comes with the current
+/// one, so the type cannot express a change without it.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeOwnProfile {
+    /// New display name, or clear it.
+    pub full_name: Option<Option<FullName>>,
+    /// `(new, current)` passwords.
+    pub password: Option<(Password, Password)>,
+}
+
+/// Why a profile change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateOwnProfileError {
+    /// The current password given is wrong.
+    #[error("current password is incorrect")]
+    WrongCurrentPassword,
+    /// The user vanished meanwhile.
+    #[error("user not found")]
+    NotFound,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why an administrator's change to a user failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateUserError {
+    /// The caller is not a superuser.
+    #[error("superuser required")]
+    Forbidden,
+    /// There is no such user.
+    #[error("user not found")]
+    NotFound,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why creating a product failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateProductError {
+    /// The caller is not a superuser.
+    #[error("superuser required")]
+    Forbidden,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why changing a product failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateProductError {
+    /// The caller is not a superuser.
+    #[error("superuser required")]
+    Forbidden,
+    /// There is no such product.
+    #[error("product not found")]
+    NotFound,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why deleting a product failed.
+pub type DeleteProductError = UpdateProductError;
+
+/// Why placing an order failed, as the service reports it.
+pub type PlaceOrderCommandError = PlaceOrderError;
+
+/// The write side.
+pub struct Commands<S> {
+    ctx: Arc<Context<S>>,
+}
+
+impl<S> Clone for Commands<S> {
+    fn clone(&self) -> Self {
+        Self {
+            ctx: self.ctx.clone(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Commands<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Commands").finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> Commands<S> {
+    pub(super) fn new(ctx: Arc<Context<S>>) -> Self {
+        Self { ctx }
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.ctx.clock.now()
+    }
+
+    /// Signs a user up (active, not a superuser unless `new.is_superuser`), recording
+    /// `UserCreated`.
+    ///
+    /// # Errors
+    /// [`SignUpError::EmailTaken`] when the email is registered, even under a concurrent
+    /// sign-up with the same email.
+    pub async fn sign_up(&self, new: NewUser) -> Result<User, SignUpError> {
+        let now = self.now();
+        let user = User {
+            id: UserId::generate(),
+            email: new.email,
+            full_name: new.full_name,
+            password_hash: self.ctx.hasher.hash(&new.password).await,
+            is_active: true,
+            is_superuser: new.is_superuser,
+            created_at: now,
+            updated_at: now,
+        };
+        let event = Event::new(DomainEvent::user_created(user.id, &user.email), now);
+        match self.ctx.store.insert_user(&user, &[event]).await {
+            Ok(()) => Ok(user),
+            Err(e) if e.is_conflict_on(UQ_USERS_EMAIL) => Err(SignUpError::EmailTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates an active superuser unless a user with this email exists; returns whether
+    /// it created one.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    pub async fn ensure_superuser(
+        &self,
+        email: Email,
+        password: Password,
+    ) -> Result<bool, StoreError> {
+        if self.ctx.store.user_by_email(&email).await?.is_some() {
+            return Ok(false);
+        }
+        let new = NewUser {
+            email,
+            password,
+            full_name: None,
+            is_superuser: true,
+        };
+        match self.sign_up(new).await {
+            Ok(_) => Ok(true),
+            Err(SignUpError::EmailTaken) => Ok(false),
+            Err(SignUpError::Store(e)) => Err(e),
+        }
+    }
+
+    /// Checks a login. Failures are counted per login name; past the limit, attempts are
+    /// refused before any hashing. An unknown email spends one hash like a wrong password.
+    /// A valid password in an older scheme, or with fewer rounds, is re-hashed.
+    ///
+    /// # Errors
+    /// [`LogInError`].
+    pub async fn log_in(&self, login: &str, password: &str) -> Result<User, LogInError> {
+        let now = self.now();
+        let config = &self.ctx.config;
+        let key = login.trim().to_lowercase();
+        let since = now - config.login_window;
+        let (failures, oldest) = self.ctx.store.login_failures_since(&key, since).await?;
+        if failures >= config.login_max_failures {
+            let until = oldest.unwrap_or(now) + config.login_window;
+            let retry_after_secs = (until - now).whole_seconds().max(1).unsigned_abs();
+            return Err(LogInError::Throttled { retry_after_secs });
+        }
+        let password = Password::candidate(password);
+        let user = match Email::parse(login) {
+            Ok(email) => self.ctx.store.user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let verification = match &user {
+            Some(user) => self.ctx.hasher.verify(&password, &user.password_hash).await,
+            None => {
+                self.ctx.hasher.verify_nothing(&password).await;
+                Verification::Invalid
+            }
+        };
+        let (Some(user), Verification::Valid { needs_rehash }) = (user, verification) else {
+            self.ctx
+                .store
+                .record_login_failure(&key, now, since)
+                .await?;
+            return Err(LogInError::InvalidCredentials);
+        };
+        if failures > 0 {
+            self.ctx.store.clear_login_failures(&key).await?;
+        }
+        if !user.is_active {
+            return Err(LogInError::Inactive);
+        }
+        if needs_rehash {
+            let hash = self.ctx.hasher.hash(&password).await;
+            self.ctx
+                .store
+                .set_password_hash(user.id, &hash, now)
+                .await?;
+        }
+        Ok(user)
+    }
+
+    /// Revokes a token id until it would have expired.
+    ///
+    /// # Errors
+    /// [`LogoutError`] when the store fails.
+    pub async fn log_out(
+        &self,
+        token: TokenId,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), LogoutError> {
+        Ok(self
+            .ctx
+            .store
+            .revoke_token(token, expires_at, self.now())
+            .await?)
+    }
+
+    /// Changes the caller's own name and/or password (checking the current one).
+    ///
+    /// # Errors
+    /// [`UpdateOwnProfileError`].
+    pub async fn update_own_profile(
+        &self,
+        actor: Actor,
+        change: ChangeOwnProfile,
+    ) -> Result<User, UpdateOwnProfileError> {
+        let now = self.now();
+        if let Some((new, current)) = &change.password {
+            let user = self
+                .ctx
+                .store
+                .user_by_id(actor.user_id)
+                .await?
+                .ok_or(UpdateOwnProfileError::NotFound)?;
+            if self.ctx.hasher.verify(current, &user.password_hash).await == Verification::Invalid {
+                return Err(UpdateOwnProfileError::WrongCurrentPassword);
+            }
+            let hash = self.ctx.hasher.hash(new).await;
+            self.ctx
+                .store
+                .set_password_hash(actor.user_id, &hash, now)
+                .await?;
+        }
+        let patch = UserPatch {
+            full_name: change.full_name,
+            ..UserPatch::default()
+        };
+        self.ctx
+            .store
+            .update_user(actor.user_id, &patch, now)
+            .await?
+            .ok_or(UpdateOwnProfileError::NotFound)
+    }
+
+    /// An administrator's change to any user.
+    ///
+    /// # Errors
+    /// [`UpdateUserError`].
+    pub async fn update_user(
+        &self,
+        actor: Actor,
+        id: UserId,
+        patch: UserPatch,
+    ) -> Result<User, UpdateUserError> {
+        if !actor.is_superuser {
+            return Err(UpdateUserError::Forbidden);
+        }
+        self.ctx
+            .store
+            .update_user(id, &patch, self.now())
+            .await?
+            .ok_or(UpdateUserError::NotFound)
+    }
+
+    /// Creates a product; superusers only.
+    ///
+    /// # Errors
+    /// [`CreateProductError`].
+    pub async fn create_product(
+        &self,
+        actor: Actor,
+        new: NewProduct,
+    ) -> Result<Product, CreateProductError> {
+        if !actor.is_superuser {
+            return Err(CreateProductError::Forbidden);
+        }
+        let now = self.now();
+        let product = Product {
+            id: ProductId::generate(),
+            name: new.name,
+            description: new.description,
+            price: new.price,
+            stock: new.stock.get(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.ctx.store.insert_product(&product).await?;
+        Ok(product)
+    }
+
+    /// Changes a product; superusers only.
+    ///
+    /// # Errors
+    /// [`UpdateProductError`].
+    pub async fn update_product(
+        &self,
+        actor: Actor,
+        id: ProductId,
+        patch: ProductPatch,
+    ) -> Result<Product, UpdateProductError> {
+        if !actor.is_superuser {
+            return Err(UpdateProductError::Forbidden);
+        }
+        let threshold = self.ctx.config.low_stock_threshold;
+        self.ctx
+            .store
+            .update_product(id, patch, self.now(), threshold)
+            .await?
+            .ok_or(UpdateProductError::NotFound)
+    }
+
+    /// Deletes a product; superusers only. Orders keep their copies of it.
+    ///
+    /// # Errors
+    /// [`DeleteProductError`].
+    pub async fn delete_product(
+        &self,
+        actor: Actor,
+        id: ProductId,
+    ) -> Result<(), DeleteProductError> {
+        if !actor.is_superuser {
+            return Err(UpdateProductError::Forbidden);
+        }
+        if self.ctx.store.delete_product(id).await? {
+            Ok(())
+        } else {
+            Err(UpdateProductError::NotFound)
+        }
+    }
+
+    /// Places an order for the caller, taking all stock at once or none.
+    ///
+    /// # Errors
+    /// [`PlaceOrderError`].
+    pub async fn place_order(
+        &self,
+        actor: Actor,
+        lines: OrderLines,
+    ) -> Result<Order, PlaceOrderError> {
+        let order = PlaceOrder {
+            id: OrderId::generate(),
+            user_id: actor.user_id,
+            lines,
+            now: self.now(),
+            low_stock_threshold: self.ctx.config.low_stock_threshold,
+        };
+        self.ctx.store.place_order(&order).await
+    }
+
+    /// Cancels a pending order of the caller's (or anyone's, for a superuser) and gives
+    /// its stock back.
+    ///
+    /// # Errors
+    /// [`CancelOrderError::NotFound`] for an order the caller may not see;
+    /// [`CancelOrderError::NotPending`] when it is already cancelled.
+    pub async fn cancel_order(&self, actor: Actor, id: OrderId) -> Result<Order, CancelOrderError> {
+        match self.ctx.store.order_by_id(id).await? {
+            Some(order) if actor.may_access(order.user_id) => {}
+            _ => return Err(CancelOrderError::NotFound),
+        }
+        self.ctx.store.cancel_order(id, self.now()).await
+    }
+}

@@ -1,0 +1,99 @@
+//! Strict JSON string fields whose schema carries the domain's rules.
+//!
+//! poem-openapi's `String` also accepts JSON numbers and booleans; these accept only JSON
+//! strings. They check nothing else: the handler parses them into domain types, so a
+//! 422 lists every invalid field with the domain's own message, while the OpenAPI
+//! document still states the rules (lengths, patterns) for clients and test generators.
+
+use std::borrow::Cow;
+
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use serde_json::Value;
+
+/// No NUL: no supported database stores it in text.
+const NO_NUL: &str = "^[^\\u0000]*$";
+
+macro_rules! string_field {
+    ($(#[$doc:meta])* $name:ident { $($field:ident : $value:expr),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name(pub String);
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({} chars)", stringify!($name), self.0.chars().count())
+            }
+        }
+
+        impl Type for $name {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> Cow<'static, str> {
+                "string".into()
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                MetaSchemaRef::Inline(Box::new(MetaSchema { $($field: $value,)* ..MetaSchema::new("string") }))
+            }
+
+            fn as_raw_value(&self) -> Option<&Self> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+                Box::new(std::iter::once(self))
+            }
+        }
+
+        impl ToJSON for $name {
+            fn to_json(&self) -> Option<Value> {
+                Some(Value::String(self.0.clone()))
+            }
+        }
+
+        impl ParseFromJSON for $name {
+            fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+                match value.unwrap_or_default() {
+                    Value::String(s) => Ok(Self(s)),
+                    other => Err(ParseError::expected_type(other)),
+                }
+            }
+        }
+    };
+}
+
+string_field!(
+    /// An email address; trimmed and lower-cased by the server.
+    EmailField { format: Some("email"), max_length: Some(254), example: Some("alice@example.com".into()) }
+);
+string_field!(
+    /// A new password: 8 to 128 characters.
+    PasswordField { format: Some("password"), min_length: Some(8), max_length: Some(128) }
+);
+string_field!(
+    /// A password as typed, checked only against the stored hash.
+    CurrentPasswordField { format: Some("password") }
+);
+string_field!(
+    /// A user's full name, or `null`.
+    FullNameField { max_length: Some(255), pattern: Some(NO_NUL.into()), nullable: true }
+);
+string_field!(
+    /// A product name: 1 to 200 characters.
+    ProductNameField { min_length: Some(1), max_length: Some(200), pattern: Some(NO_NUL.into()) }
+);
+string_field!(
+    /// A product description (at most 2 000 characters), or `null`.
+    DescriptionField { max_length: Some(2000), pattern: Some(NO_NUL.into()), nullable: true }
+);
+string_field!(
+    /// A price: a decimal string with at most two fraction digits, 0.00 to 99999999.99.
+    PriceField {
+        format: Some("decimal"),
+        pattern: Some("^[0-9]{1,8}(\\.[0-9]{1,2})?$".into()),
+        example: Some("19.99".into()),
+    }
+);

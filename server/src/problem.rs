@@ -1,0 +1,489 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`), and the one place
+//! that maps every error — the services', and those poem and poem-openapi raise by
+//! themselves — to a status code.
+
+use std::fmt;
+
+use mercado_core::StoreError;
+use mercado_core::ports::{CancelOrderError, PlaceOrderError};
+use mercado_core::service::{
+    AccessError, CreateProductError, LogInError, LogoutError, ResolveActorError, SignUpError,
+    UpdateOwnProfileError, UpdateProductError, UpdateUserError,
+};
+use poem::error::{
+    MethodNotAllowedError, NotFoundError, ParseJsonError, ReadBodyError, ResponseError,
+    SizedLimitError,
+};
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{IntoResponse, Response};
+use poem_openapi::error::{
+    AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiResponse, Object};
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct FieldError {
+    /// The field's name (for nested fields, a dotted path such as `items.0.quantity`).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// An RFC 9457 problem details object.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+#[oai(rename = "Problem")]
+pub struct ProblemBody {
+    /// A URI reference naming the kind of problem.
+    #[oai(rename = "type")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this case.
+    pub detail: String,
+    /// The invalid fields, for validation errors (422).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// An error response: a status, a problem body and the headers some statuses need.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    status: StatusCode,
+    body: ProblemBody,
+    retry_after: Option<u64>,
+}
+
+impl Problem {
+    /// A problem of `status`, with a slug naming its kind and a detail.
+    pub fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ProblemBody {
+                kind: format!("urn:mercado:problem:{slug}"),
+                title: status.canonical_reason().unwrap_or("Error").to_owned(),
+                status: status.as_u16(),
+                detail: detail.into(),
+                errors: None,
+            },
+            retry_after: None,
+        }
+    }
+
+    /// 400: the request is not well-formed.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed-request", detail)
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer`.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+    }
+
+    /// 403.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+
+    /// 409 of a named kind.
+    pub fn conflict(slug: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, slug, detail)
+    }
+
+    /// 422 listing the invalid fields.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut problem = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", detail);
+        problem.body.errors = Some(errors);
+        problem
+    }
+
+    /// 422 for one field.
+    pub fn invalid(field: &str, message: impl fmt::Display) -> Self {
+        Self::validation(vec![FieldError {
+            field: field.to_owned(),
+            message: message.to_string(),
+        }])
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn too_many_requests(detail: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut problem = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-failed-logins",
+            detail,
+        );
+        problem.retry_after = Some(retry_after_secs);
+        problem
+    }
+
+    /// 503: the database does not answer.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database-unavailable",
+            "the database is not reachable; retry later",
+        )
+    }
+
+    /// 500, after logging the cause chain. The body says nothing about the cause.
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        let mut chain = cause.to_string();
+        let mut source = cause.source();
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        tracing::error!(error = %chain, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "an unexpected error occurred",
+        )
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status, self.body.detail)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+impl ResponseError for Problem {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn as_response(&self) -> Response {
+        let body = serde_json::to_vec(&self.body).expect("a problem always serialises");
+        let mut response = Response::builder()
+            .status(self.status)
+            .content_type(PROBLEM_JSON)
+            .body(body);
+        let headers = response.headers_mut();
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        self.as_response()
+    }
+}
+
+/// The statuses any operation may answer with a problem. Listing them on every operation
+/// keeps generated clients' error types complete.
+const STATUSES: &[(u16, &str)] = &[
+    (400, "Malformed JSON, form or query"),
+    (
+        401,
+        "Not authenticated (missing, malformed, expired, tampered or revoked token)",
+    ),
+    (403, "Authenticated but not allowed"),
+    (404, "Unknown resource, or one the caller may not see"),
+    (405, "Method not allowed"),
+    (
+        409,
+        "Conflict: email taken, not enough stock, order not cancellable",
+    ),
+    (413, "Request body too large"),
+    (415, "Unsupported content type"),
+    (
+        422,
+        "Well-formed but invalid values; `errors` lists the fields",
+    ),
+    (429, "Too many failed logins; see `Retry-After`"),
+    (500, "A bug"),
+    (503, "The database is unreachable"),
+];
+
+impl ApiResponse for Problem {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: STATUSES
+                .iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(*status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: PROBLEM_JSON,
+                        schema: ProblemBody::schema_ref(),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ProblemBody::register(registry);
+    }
+}
+
+/// Maps any error an endpoint returned to a problem response.
+pub fn from_error(err: poem::Error) -> Problem {
+    if let Some(problem) = err.downcast_ref::<Problem>() {
+        return problem.clone();
+    }
+    if err.is::<AuthorizationError>() {
+        return Problem::unauthorized("a bearer token is required");
+    }
+    if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        return Problem::invalid(&e.name, &e.reason);
+    }
+    if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        // Out-of-range values are well-formed but invalid; unparsable ones are malformed.
+        return if e.reason.contains("verification failed") {
+            Problem::invalid(&e.name, &e.reason)
+        } else {
+            Problem::bad_request(format!("query parameter `{}`: {}", e.name, e.reason))
+        };
+    }
+    if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        // Malformed JSON never gets here (see `middleware`): this body parsed as JSON or
+        // form but does not fit the operation's schema.
+        return Problem::invalid(field_of(&e.reason).as_deref().unwrap_or("body"), &e.reason);
+    }
+    if err.is::<ParseJsonError>() {
+        return Problem::bad_request(err.to_string());
+    }
+    if err.is::<ContentTypeError>() {
+        return Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            err.to_string(),
+        );
+    }
+    if matches!(
+        err.downcast_ref::<ReadBodyError>(),
+        Some(ReadBodyError::PayloadTooLarge)
+    ) || err.is::<SizedLimitError>()
+    {
+        return Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "the request body is too large",
+        );
+    }
+    if err.is::<NotFoundError>() {
+        return Problem::not_found("no such resource");
+    }
+    if err.is::<MethodNotAllowedError>() {
+        return Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "method not allowed",
+        );
+    }
+    let status = err.status();
+    if status.is_server_error() {
+        return Problem::internal(&err);
+    }
+    Problem::new(status, "request-error", err.to_string())
+}
+
+/// poem-openapi names the field in its validator messages: "field `stock` verification
+/// failed. maximum(1000000000)".
+fn field_of(reason: &str) -> Option<String> {
+    let start = reason.find("field `")? + "field `".len();
+    let len = reason[start..].find('`')?;
+    Some(reason[start..start + len].to_owned())
+}
+
+// Domain errors → problems: the one mapping from service outcomes to statuses.
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database unavailable");
+                Self::unavailable()
+            }
+            StoreError::Conflict { constraint } => {
+                Self::conflict("conflict", format!("constraint {constraint} violated"))
+            }
+            StoreError::Corrupt(_) | StoreError::Other(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<AccessError> for Problem {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Forbidden => Self::forbidden("not allowed"),
+            AccessError::NotFound => Self::not_found("no such resource"),
+            AccessError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ResolveActorError> for Problem {
+    fn from(e: ResolveActorError) -> Self {
+        match e {
+            ResolveActorError::Unauthenticated => {
+                Self::unauthorized("token revoked, or its user no longer exists")
+            }
+            ResolveActorError::Inactive => Self::forbidden("inactive user"),
+            ResolveActorError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<SignUpError> for Problem {
+    fn from(e: SignUpError) -> Self {
+        match e {
+            SignUpError::EmailTaken => {
+                Self::conflict("email-taken", "a user with this email already exists")
+            }
+            SignUpError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<LogInError> for Problem {
+    fn from(e: LogInError) -> Self {
+        match e {
+            LogInError::InvalidCredentials => Self::unauthorized("incorrect email or password"),
+            LogInError::Inactive => Self::forbidden("inactive user"),
+            LogInError::Throttled { retry_after_secs } => Self::too_many_requests(
+                "too many failed logins for this email; retry later",
+                retry_after_secs,
+            ),
+            LogInError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<LogoutError> for Problem {
+    fn from(e: LogoutError) -> Self {
+        match e {
+            LogoutError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<UpdateOwnProfileError> for Problem {
+    fn from(e: UpdateOwnProfileError) -> Self {
+        match e {
+            UpdateOwnProfileError::WrongCurrentPassword => {
+                Self::forbidden("current password is incorrect")
+            }
+            UpdateOwnProfileError::NotFound => Self::unauthorized("user no longer exists"),
+            UpdateOwnProfileError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<UpdateUserError> for Problem {
+    fn from(e: UpdateUserError) -> Self {
+        match e {
+            UpdateUserError::Forbidden => Self::forbidden("superuser required"),
+            UpdateUserError::NotFound => Self::not_found("no such user"),
+            UpdateUserError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CreateProductError> for Problem {
+    fn from(e: CreateProductError) -> Self {
+        match e {
+            CreateProductError::Forbidden => Self::forbidden("superuser required"),
+            CreateProductError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<UpdateProductError> for Problem {
+    fn from(e: UpdateProductError) -> Self {
+        match e {
+            UpdateProductError::Forbidden => Self::forbidden("superuser required"),
+            UpdateProductError::NotFound => Self::not_found("no such product"),
+            UpdateProductError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PlaceOrderError> for Problem {
+    fn from(e: PlaceOrderError) -> Self {
+        match e {
+            PlaceOrderError::UnknownProduct(id) => {
+                Self::invalid("items", format!("product {id} does not exist"))
+            }
+            PlaceOrderError::InsufficientStock(id) => Self::conflict(
+                "insufficient-stock",
+                format!("not enough stock for product {id}"),
+            ),
+            PlaceOrderError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CancelOrderError> for Problem {
+    fn from(e: CancelOrderError) -> Self {
+        match e {
+            CancelOrderError::NotFound => Self::not_found("no such order"),
+            CancelOrderError::NotPending => {
+                Self::conflict("order-not-pending", "only a pending order can be cancelled")
+            }
+            CancelOrderError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validator_messages_name_their_field() {
+        assert_eq!(
+            field_of(
+                "failed to parse \"X\": field `stock` verification failed. maximum(1000000000)"
+            )
+            .as_deref(),
+            Some("stock")
+        );
+        assert_eq!(field_of("Expected input type \"string\""), None);
+    }
+
+    #[test]
+    fn unauthorized_problems_carry_www_authenticate() {
+        let response = Problem::unauthorized("x").as_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+    }
+}

@@ -1,0 +1,124 @@
+//! Typed settings from the environment (and a `.env` file, which `main` loads first).
+//! Every variable is listed, with its default, in `.env.example`.
+
+use std::env;
+use std::net::SocketAddr;
+
+use secrecy::SecretString;
+
+/// Why a setting is unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    /// The variable.
+    pub var: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// All settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`: the scheme picks the adapter.
+    pub database_url: String,
+    /// `MERCADO_BIND`: the listen address.
+    pub bind: SocketAddr,
+    /// `MERCADO_JWT_SECRET`; `None` makes a random one at start.
+    pub jwt_secret: Option<SecretString>,
+    /// `MERCADO_TOKEN_TTL_SECONDS`.
+    pub token_ttl_seconds: i64,
+    /// `MERCADO_FIRST_SUPERUSER_EMAIL` and `MERCADO_FIRST_SUPERUSER_PASSWORD`, both set.
+    pub first_superuser: Option<(String, SecretString)>,
+    /// `MERCADO_PASSWORD_ROUNDS`: pbkdf2-sha256 rounds for new hashes.
+    pub password_rounds: u32,
+    /// `MERCADO_HASH_CONCURRENCY`: hashes computed at once (default: the number of cores).
+    pub hash_concurrency: usize,
+    /// `MERCADO_LOGIN_MAX_FAILURES`: failed logins per email within the window before 429.
+    pub login_max_failures: i64,
+    /// `MERCADO_LOGIN_WINDOW_SECONDS`: the window failed logins are counted in.
+    pub login_window_seconds: i64,
+    /// `MERCADO_LOW_STOCK_THRESHOLD`: stock below this records `ProductStockLow`.
+    pub low_stock_threshold: i64,
+    /// `MERCADO_MAX_BODY_BYTES`: the largest JSON or form request body.
+    pub max_body_bytes: usize,
+    /// `MERCADO_DB_MAX_CONNECTIONS`: connections per pool.
+    pub db_max_connections: u32,
+}
+
+impl Settings {
+    /// The defaults, on `database_url`. Tests start from here.
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            jwt_secret: None,
+            token_ttl_seconds: 1800,
+            first_superuser: None,
+            password_rounds: mercado_core::password::PasswordHasher::DEFAULT_ROUNDS,
+            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            login_max_failures: 5,
+            login_window_seconds: 300,
+            low_stock_threshold: 10,
+            max_body_bytes: 1024 * 1024,
+            db_max_connections: 16,
+        }
+    }
+
+    /// Reads the environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first variable that does not parse.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut s = Self::with_database(
+            var("DATABASE_URL").unwrap_or_else(|| "sqlite://mercado.db?mode=rwc".to_owned()),
+        );
+        parse_into("MERCADO_BIND", &mut s.bind)?;
+        s.jwt_secret = var("MERCADO_JWT_SECRET").map(SecretString::from);
+        parse_into("MERCADO_TOKEN_TTL_SECONDS", &mut s.token_ttl_seconds)?;
+        s.first_superuser = match (
+            var("MERCADO_FIRST_SUPERUSER_EMAIL"),
+            var("MERCADO_FIRST_SUPERUSER_PASSWORD"),
+        ) {
+            (Some(email), Some(password)) => Some((email, SecretString::from(password))),
+            _ => None,
+        };
+        parse_into("MERCADO_PASSWORD_ROUNDS", &mut s.password_rounds)?;
+        parse_into("MERCADO_HASH_CONCURRENCY", &mut s.hash_concurrency)?;
+        parse_into("MERCADO_LOGIN_MAX_FAILURES", &mut s.login_max_failures)?;
+        parse_into("MERCADO_LOGIN_WINDOW_SECONDS", &mut s.login_window_seconds)?;
+        parse_into("MERCADO_LOW_STOCK_THRESHOLD", &mut s.low_stock_threshold)?;
+        parse_into("MERCADO_MAX_BODY_BYTES", &mut s.max_body_bytes)?;
+        parse_into("MERCADO_DB_MAX_CONNECTIONS", &mut s.db_max_connections)?;
+        if s.token_ttl_seconds <= 0 {
+            return Err(ConfigError {
+                var: "MERCADO_TOKEN_TTL_SECONDS",
+                message: "must be positive".into(),
+            });
+        }
+        if s.hash_concurrency == 0 || s.db_max_connections == 0 {
+            return Err(ConfigError {
+                var: "MERCADO_HASH_CONCURRENCY/MERCADO_DB_MAX_CONNECTIONS",
+                message: "must be positive".into(),
+            });
+        }
+        Ok(s)
+    }
+}
+
+/// A variable's value; unset and empty are the same.
+fn var(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_into<T: std::str::FromStr>(name: &'static str, target: &mut T) -> Result<(), ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    if let Some(raw) = var(name) {
+        *target = raw.trim().parse().map_err(|e: T::Err| ConfigError {
+            var: name,
+            message: e.to_string(),
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! The composition root: the one place that knows the adapters. `DATABASE_URL`'s scheme
+//! picks the store among the adapters compiled in (one `match`, each arm behind its cargo
+//! feature); everything after that is generic over [`Store`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mercado_core::domain::{Email, Password};
+use mercado_core::password::PasswordHasher;
+use mercado_core::ports::Store;
+use mercado_core::service::{ServiceConfig, services};
+use mercado_core::{Clock, SystemClock};
+use mercado_sql::SqlStore;
+use poem::endpoint::BoxEndpoint;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::middleware::CatchPanic;
+use poem::{EndpointExt, IntoResponse, Response, Route, Server};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::api::{self, State};
+use crate::auth::TokenCodec;
+use crate::middleware::Edge;
+use crate::problem::Problem;
+use crate::settings::Settings;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The URL's scheme names no database Mercado knows.
+    #[error(
+        "DATABASE_URL: unknown scheme `{0}` (expected sqlite, postgres, mysql, mariadb, mssql or sqlserver)"
+    )]
+    UnknownScheme(String),
+    /// The URL names a database whose adapter this build does not include.
+    #[error(
+        "DATABASE_URL: `{scheme}` needs the `{feature}` feature (cargo run -p mercado-server --features {feature})"
+    )]
+    FeatureMissing {
+        /// The URL's scheme.
+        scheme: String,
+        /// The cargo feature to enable.
+        feature: &'static str,
+    },
+    /// The database could not be opened.
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    /// Migrating failed.
+    #[error(transparent)]
+    Migrate(#[from] mercado_sql::MigrationError),
+    /// A setting is unusable.
+    #[error("{0}")]
+    Config(String),
+    /// The store failed during start-up work.
+    #[error(transparent)]
+    Store(#[from] mercado_core::StoreError),
+    /// The address could not be bound.
+    #[error("cannot listen: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+/// A store of whichever database the URL named.
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    /// SQLite.
+    #[cfg(feature = "sqlite")]
+    Sqlite(SqlStore<mercado_sqlx::sqlite::SqliteExecutor>),
+}
+
+/// Runs `$body` with `$s` bound to the concrete store inside an [`AnyStore`].
+macro_rules! with_store {
+    ($store:expr, $s:ident => $body:expr) => {
+        match $store {
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite($s) => $body,
+        }
+    };
+}
+
+/// The cargo feature that compiles in the adapter for a URL scheme.
+fn feature_for(scheme: &str) -> Option<&'static str> {
+    match scheme {
+        "sqlite" => Some("sqlite"),
+        "postgres" | "postgresql" => Some("postgres"),
+        "mysql" | "mariadb" => Some("mysql"),
+        "mssql" | "sqlserver" => Some("mssql"),
+        _ => None,
+    }
+}
+
+impl AnyStore {
+    /// Opens the store `settings.database_url` names (without migrating).
+    ///
+    /// # Errors
+    /// [`StartupError`] for an unknown or not compiled-in scheme, or a failed connection.
+    pub async fn open(settings: &Settings) -> Result<Self, StartupError> {
+        let url = settings.database_url.as_str();
+        let scheme = url
+            .split_once(':')
+            .map_or(url, |(s, _)| s)
+            .to_ascii_lowercase();
+        let feature =
+            feature_for(&scheme).ok_or_else(|| StartupError::UnknownScheme(scheme.clone()))?;
+        let connect_error = |e: &dyn std::fmt::Display| StartupError::Connect(e.to_string());
+        match feature {
+            #[cfg(feature = "sqlite")]
+            "sqlite" => {
+                let exec = mercado_sqlx::sqlite::connect(url, settings.db_max_connections)
+                    .await
+                    .map_err(|e| connect_error(&e))?;
+                Ok(Self::Sqlite(SqlStore::new(exec)))
+            }
+            _ => Err(StartupError::FeatureMissing { scheme, feature }),
+        }
+    }
+
+    /// Applies pending migrations; returns how many.
+    ///
+    /// # Errors
+    /// [`StartupError::Migrate`].
+    pub async fn migrate(&self) -> Result<usize, StartupError> {
+        Ok(with_store!(self, s => mercado_sql::migrate(s.executor()).await?))
+    }
+
+    /// Closes the pools.
+    pub async fn close(&self) {
+        with_store!(self, s => s.executor().close().await);
+    }
+}
+
+/// A built server, bound and ready to run.
+pub struct App {
+    acceptor: TcpAcceptor,
+    endpoint: BoxEndpoint<'static, Response>,
+    store: AnyStore,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Opens and migrates the database, creates the first superuser if asked, and binds
+    /// the listener (port 0 picks a free port, as tests do).
+    ///
+    /// # Errors
+    /// [`StartupError`].
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let store = AnyStore::open(&settings).await?;
+        store.migrate().await?;
+        let endpoint = with_store!(store.clone(), s => assemble(s, &settings).await?);
+        let acceptor = TcpListener::bind(settings.bind).into_acceptor().await?;
+        let local_addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| StartupError::Config("the listener has no socket address".into()))?;
+        Ok(Self {
+            acceptor,
+            endpoint,
+            store,
+            local_addr,
+        })
+    }
+
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish (up to 30 s)
+    /// and closes the database pools.
+    ///
+    /// # Errors
+    /// When the server fails to accept connections.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(addr = %self.local_addr, "listening; docs at /docs");
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                self.endpoint,
+                shutdown,
+                Some(std::time::Duration::from_secs(30)),
+            )
+            .await;
+        self.store.close().await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// Builds the services and routes over one concrete store.
+async fn assemble<S: Store>(
+    store: S,
+    settings: &Settings,
+) -> Result<BoxEndpoint<'static, Response>, StartupError> {
+    let state = state(store, settings)?;
+    if let Some((email, password)) = &settings.first_superuser {
+        let email = Email::parse(email)
+            .map_err(|e| StartupError::Config(format!("MERCADO_FIRST_SUPERUSER_EMAIL {e}")))?;
+        let password = Password::parse(password.expose_secret())
+            .map_err(|e| StartupError::Config(format!("MERCADO_FIRST_SUPERUSER_PASSWORD {e}")))?;
+        if state
+            .commands
+            .ensure_superuser(email.clone(), password)
+            .await?
+        {
+            tracing::info!(%email, "first superuser created");
+        }
+    }
+    Ok(routes(state, settings.max_body_bytes))
+}
+
+/// The handlers' state over one store.
+///
+/// # Errors
+/// [`StartupError::Config`] for unusable password settings.
+pub fn state<S: Store>(store: S, settings: &Settings) -> Result<Arc<State<S>>, StartupError> {
+    let hasher = PasswordHasher::new(settings.password_rounds, settings.hash_concurrency)
+        .map_err(|e| StartupError::Config(format!("MERCADO_PASSWORD_ROUNDS {e}")))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let config = ServiceConfig {
+        login_max_failures: settings.login_max_failures,
+        login_window: time::Duration::seconds(settings.login_window_seconds),
+        low_stock_threshold: settings.low_stock_threshold,
+    };
+    let (commands, queries) = services(store, hasher, clock.clone(), config);
+    let secret = settings.jwt_secret.clone().unwrap_or_else(|| {
+        tracing::warn!(
+            "MERCADO_JWT_SECRET is not set: using a random secret, so every token dies with this process \
+             and replicas reject each other's tokens. Set a secret of 32 bytes or more."
+        );
+        let bytes: [u8; 32] = rand::random();
+        SecretString::from(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    });
+    let tokens = Arc::new(TokenCodec::new(
+        &secret,
+        time::Duration::seconds(settings.token_ttl_seconds),
+    ));
+    Ok(Arc::new(State {
+        commands,
+        queries,
+        tokens,
+        clock,
+    }))
+}
+
+fn routes<S: Store>(state: Arc<State<S>>, max_body_bytes: usize) -> BoxEndpoint<'static, Response> {
+    let tokens = state.tokens.clone();
+    let api = api::service(state);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/", api)
+        .data(tokens)
+        .with(CatchPanic::new().with_handler(|_| {
+            tracing::error!("a handler panicked");
+            Problem::new(
+                poem::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "an unexpected error occurred",
+            )
+            .into_response()
+        }))
+        .with(Edge { max_body_bytes })
+        .boxed()
+}
+
+/// The OpenAPI document, without a database (an in-memory SQLite store stands in).
+///
+/// # Errors
+/// [`StartupError`] if the stand-in store cannot be opened.
+pub async fn openapi_json() -> Result<String, StartupError> {
+    let mut settings = Settings::with_database("sqlite::memory:");
+    // No token is ever issued from this state; a fixed secret only avoids the warning.
+    settings.jwt_secret = Some(SecretString::from("unused: the document needs no tokens"));
+    let store = AnyStore::open(&settings).await?;
+    let spec = with_store!(store, s => {
+        let state = state(s.clone(), &settings)?;
+        let spec = api::service(state).spec();
+        s.executor().close().await;
+        spec
+    });
+    Ok(spec)
+}
+
+/// Creates an active superuser unless the email is taken; returns whether it did.
+///
+/// # Errors
+/// [`StartupError`] when the store fails.
+pub async fn create_superuser(
+    store: &AnyStore,
+    settings: &Settings,
+    email: Email,
+    password: Password,
+) -> Result<bool, StartupError> {
+    Ok(
+        with_store!(store, s => state(s.clone(), settings)?.commands.ensure_superuser(email, password).await?),
+    )
+}

@@ -273,8 +273,12 @@ pub fn from_error(err: poem::Error) -> Problem {
         };
     }
     if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
-        // Malformed JSON never gets here (see `middleware`): this body parsed as JSON or
-        // form but does not fit the operation's schema.
+        // The edge middleware answers most malformed JSON first; serde_json's syntax errors
+        // that only a full parse finds (such as a lone surrogate escape) say where they are.
+        if is_syntax_error(&e.reason) {
+            return Problem::bad_request(format!("malformed JSON: {}", e.reason));
+        }
+        // Otherwise the body parsed but does not fit the operation's schema.
         return Problem::invalid(field_of(&e.reason).as_deref().unwrap_or("body"), &e.reason);
     }
     if err.is::<ParseJsonError>() {
@@ -313,6 +317,17 @@ pub fn from_error(err: poem::Error) -> Problem {
         return Problem::internal(&err);
     }
     Problem::new(status, "request-error", err.to_string())
+}
+
+/// serde_json's syntax errors end "at line L column C"; poem-openapi's schema errors do not.
+fn is_syntax_error(reason: &str) -> bool {
+    let Some((_, position)) = reason.rsplit_once(" at line ") else {
+        return false;
+    };
+    let mut parts = position.split(" column ");
+    let number =
+        |p: Option<&str>| p.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    number(parts.next()) && number(parts.next()) && parts.next().is_none()
 }
 
 /// poem-openapi names the field in its validator messages: "field `stock` verification
@@ -477,6 +492,17 @@ mod tests {
             Some("stock")
         );
         assert_eq!(field_of("Expected input type \"string\""), None);
+    }
+
+    #[test]
+    fn only_serde_syntax_errors_count_as_malformed() {
+        assert!(is_syntax_error(
+            "unexpected end of hex escape at line 1 column 17"
+        ));
+        assert!(!is_syntax_error(
+            "Expected input type \"string\", found 19.9."
+        ));
+        assert!(!is_syntax_error("failed at line one column 2"));
     }
 
     #[test]

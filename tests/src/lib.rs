@@ -1,1 +1,342 @@
+//! The test harness: every test gets a fresh, uniquely named, migrated database and a
+//! real `mercado` server bound to a free port, started exactly as `main` starts it
+//! ([`App::build`] then [`App::run`]), and typed helpers to talk to it over HTTP.
+//!
+//! Test bodies take a [`Backend`] and are expanded once per database by
+//! [`conformance!`]; a database whose URL is missing makes its tests fail loudly.
 
+pub mod passlib;
+
+use std::net::SocketAddr;
+
+use mercado_core::domain::Email;
+use mercado_core::password::PasswordHash;
+use mercado_core::ports::UserRepository;
+use mercado_server::{AnyStore, App, Settings};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// The databases a test can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file in a temporary directory.
+    Sqlite,
+}
+
+/// The first superuser every test server creates.
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+/// Its password.
+pub const ADMIN_PASSWORD: &str = "admin-password-123";
+
+/// A unique, valid password.
+pub fn unique_password() -> String {
+    format!("pw-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// A unique, valid email.
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", uuid::Uuid::now_v7().simple())
+}
+
+/// A running server over a fresh database; stopped (and the database removed) on drop.
+#[derive(Debug)]
+pub struct TestApp {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The database it uses.
+    pub database_url: String,
+    /// An HTTP client with no TLS and no proxy.
+    pub client: reqwest::Client,
+    /// A second connection to the same database, for checks behind the API's back.
+    pub store: AnyStore,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a server on `backend` with the test defaults (1 000 password rounds, so tests
+/// stay fast; the passlib tests use the real default).
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts a server on `backend`, letting the test adjust the settings first.
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let database_url = match backend {
+        Backend::Sqlite => format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("mercado.db").display()
+        ),
+    };
+    let mut settings = Settings::with_database(database_url.clone());
+    settings.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.password_rounds = 1_000;
+    settings.jwt_secret = Some(format!("test-secret-{}", uuid::Uuid::now_v7()).into());
+    settings.first_superuser = Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.to_owned().into()));
+    tweak(&mut settings);
+    let store = AnyStore::open(&settings)
+        .await
+        .expect("the test's own store opens");
+    let app = App::build(settings).await.expect("the server starts");
+    let addr = app.local_addr();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run(async move {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("an HTTP client");
+    TestApp {
+        addr,
+        database_url,
+        client,
+        store,
+        shutdown: Some(tx),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body as JSON (`Null` when empty or not JSON).
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts the status and returns the body.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self.body
+    }
+
+    /// Asserts a problem+json answer with this status and returns it.
+    #[track_caller]
+    pub fn problem(self, status: u16) -> Value {
+        let content_type = self
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(
+            content_type, "application/problem+json",
+            "problem content type; body: {}",
+            self.body
+        );
+        let body = self.expect(status);
+        assert_eq!(body["status"], status, "problem status member");
+        for member in ["type", "title", "detail"] {
+            assert!(body[member].is_string(), "problem member {member}: {body}");
+        }
+        body
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    /// The password hash stored for `email`.
+    pub async fn stored_hash(&self, email: &str) -> String {
+        let email = Email::parse(email).expect("a valid email");
+        let user = match &self.store {
+            AnyStore::Sqlite(s) => s.user_by_email(&email).await,
+        };
+        user.expect("the store answers")
+            .expect("the user exists")
+            .password_hash
+            .as_str()
+            .to_owned()
+    }
+
+    /// Replaces the password hash stored for `email`, as another application sharing the
+    /// users table would.
+    pub async fn store_hash(&self, email: &str, hash: &str) {
+        let email = Email::parse(email).expect("a valid email");
+        let hash = PasswordHash::from_stored(hash.to_owned());
+        let now = time::OffsetDateTime::now_utc();
+        let done = match &self.store {
+            AnyStore::Sqlite(s) => {
+                match s.user_by_email(&email).await.expect("the store answers") {
+                    Some(user) => s.set_password_hash(user.id, &hash, now).await,
+                    None => panic!("no user {email}"),
+                }
+            }
+        };
+        done.expect("the hash is stored");
+    }
+
+    /// The URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        read(request.send().await.expect("the server answers")).await
+    }
+
+    /// Sends a raw body with a content type.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        read(request.send().await.expect("the server answers")).await
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(Method::GET, path, token, None).await
+    }
+
+    /// POST with a JSON body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.send(Method::POST, path, token, Some(body)).await
+    }
+
+    /// PATCH with a JSON body.
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.send(Method::PATCH, path, token, Some(body)).await
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(Method::DELETE, path, token, None).await
+    }
+
+    /// The OAuth2 password grant, raw.
+    pub async fn login_raw(&self, username: &str, password: &str) -> Reply {
+        let request = self
+            .client
+            .post(self.url("/api/v1/login/token"))
+            .form(&[("username", username), ("password", password)]);
+        read(request.send().await.expect("the server answers")).await
+    }
+
+    /// Logs in and returns the access token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let body = self.login_raw(email, password).await.expect(200);
+        body["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned()
+    }
+
+    /// Signs up a new, unique user; returns its token and user object.
+    pub async fn new_user(&self) -> (String, Value) {
+        let (email, password) = (unique_email(), unique_password());
+        let user = self
+            .post(
+                "/api/v1/users",
+                None,
+                &json!({"email": email, "password": password}),
+            )
+            .await
+            .expect(201);
+        (self.login(&email, &password).await, user)
+    }
+
+    /// The first superuser's token.
+    pub async fn admin(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Creates a product as `admin`; returns it.
+    pub async fn product(&self, admin: &str, name: &str, price: &str, stock: i64) -> Value {
+        let body = json!({"name": name, "price": price, "stock": stock});
+        self.post("/api/v1/products", Some(admin), &body)
+            .await
+            .expect(201)
+    }
+
+    /// Places an order of `(product id, quantity)` lines.
+    pub async fn order(&self, token: &str, lines: &[(&str, i64)]) -> Reply {
+        let items: Vec<Value> = lines
+            .iter()
+            .map(|(id, q)| json!({"product_id": id, "quantity": q}))
+            .collect();
+        self.post("/api/v1/orders", Some(token), &json!({"items": items}))
+            .await
+    }
+}
+
+async fn read(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("a body");
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Expands test bodies `async fn name(backend: Backend)` into one `#[tokio::test]` per
+/// database, in a module per database.
+#[macro_export]
+macro_rules! conformance {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+            )+
+        }
+    };
+}

@@ -1,0 +1,1376 @@
+//! Every endpoint of the HTTP contract, over HTTP, against a real database.
+
+use mercado_tests::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, conformance, spawn_app, spawn_app_with, unique_email,
+    unique_password,
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+conformance!(
+    health_answers_and_readiness_checks_the_database,
+    every_response_carries_a_request_id,
+    the_openapi_document_is_complete_enough_to_generate_clients,
+    docs_are_served,
+    sign_up_creates_a_user_and_never_returns_the_password,
+    emails_are_trimmed_lowercased_and_unique_case_insensitively,
+    sign_up_rejects_invalid_values_with_field_errors,
+    login_issues_a_bearer_token,
+    unknown_email_and_wrong_password_get_the_same_401,
+    an_inactive_user_cannot_log_in_or_use_a_token,
+    repeated_failed_logins_are_throttled,
+    bad_tokens_get_401_with_www_authenticate,
+    logout_revokes_the_token_everywhere,
+    a_user_reads_and_changes_their_own_profile,
+    changing_the_password_needs_the_current_one,
+    only_superusers_list_users_oldest_first,
+    reading_a_user_follows_the_access_rules,
+    superusers_change_users,
+    pagination_bounds_are_enforced,
+    products_are_created_read_listed_changed_and_deleted,
+    only_superusers_change_products,
+    product_values_are_validated,
+    search_is_literal_and_case_insensitive_beyond_ascii,
+    orders_take_stock_and_copy_names_and_prices,
+    money_is_exact,
+    an_order_that_lacks_stock_changes_nothing,
+    order_requests_are_validated,
+    orders_are_private_to_their_owner_and_superusers,
+    cancelling_gives_stock_back_once,
+    deleting_a_product_leaves_orders_unchanged,
+    malformed_bodies_get_400_and_invalid_ones_422,
+    hostile_strings_are_refused_or_kept_verbatim,
+    oversized_bodies_get_413,
+    unknown_routes_and_methods_get_problems,
+);
+
+async fn health_answers_and_readiness_checks_the_database(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(
+        app.get("/health", None).await.expect(200),
+        json!({"status": "ok"})
+    );
+    assert_eq!(
+        app.get("/health/ready", None).await.expect(200),
+        json!({"status": "ready", "database": "ok"})
+    );
+}
+
+async fn every_response_carries_a_request_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let reply = app.get("/health", None).await;
+    let id = reply
+        .header("x-request-id")
+        .expect("a request id")
+        .to_owned();
+    assert_eq!(
+        uuid::Uuid::parse_str(&id)
+            .expect("a UUID")
+            .get_version_num(),
+        7
+    );
+    let reply = app
+        .client
+        .get(app.url("/nope"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.headers()["x-request-id"],
+        "abc-123",
+        "a sane incoming id is kept"
+    );
+    let reply = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "bad id\twith spaces")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        reply.headers()["x-request-id"],
+        "bad id\twith spaces",
+        "an unsafe id is replaced"
+    );
+}
+
+async fn the_openapi_document_is_complete_enough_to_generate_clients(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc = app.get("/openapi.json", None).await.expect(200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            assert!(
+                op["operationId"].is_string(),
+                "{method} {path} has an operationId"
+            );
+            let responses = op["responses"].as_object().unwrap();
+            if path != "/health" {
+                assert!(
+                    responses.contains_key("422") && responses.contains_key("503"),
+                    "{method} {path} documents its errors"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        operations, 19,
+        "every operation of the contract is documented"
+    );
+    let scheme = &doc["components"]["securitySchemes"]["OAuth2PasswordBearer"];
+    assert_eq!(scheme["type"], "oauth2");
+    assert_eq!(
+        scheme["flows"]["password"]["tokenUrl"],
+        "/api/v1/login/token"
+    );
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["Product"]["properties"]["price"]["type"], "string");
+    assert_eq!(
+        schemas["Product"]["properties"]["description"]["nullable"],
+        true
+    );
+    assert_eq!(schemas["User"]["properties"]["full_name"]["nullable"], true);
+    assert_eq!(schemas["Order"]["properties"]["total"]["type"], "string");
+    assert!(schemas["User"]["properties"].get("password").is_none());
+    assert_eq!(
+        doc["paths"]["/api/v1/orders"]["post"]["responses"]["409"]["content"]["application/problem+json"]
+            ["schema"]["$ref"],
+        "#/components/schemas/Problem"
+    );
+}
+
+async fn docs_are_served(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let reply = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(reply.status(), 200);
+    let html = reply.text().await.unwrap();
+    assert!(html.contains("swagger"), "Swagger UI");
+}
+
+async fn sign_up_creates_a_user_and_never_returns_the_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let password = unique_password();
+    let reply = app
+        .post(
+            "/api/v1/users",
+            None,
+            &json!({"email": "New@Example.com", "password": password, "full_name": "Ada"}),
+        )
+        .await;
+    let location = reply.header("location").expect("a Location").to_owned();
+    let user = reply.expect(201);
+    assert_eq!(
+        location,
+        format!("/api/v1/users/{}", user["id"].as_str().unwrap())
+    );
+    assert_eq!(user["email"], "new@example.com");
+    assert_eq!(user["full_name"], "Ada");
+    assert_eq!(
+        (user["is_active"].as_bool(), user["is_superuser"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let keys: Vec<&str> = user
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys.len(), 6, "exactly the contract's fields: {keys:?}");
+    assert!(!user.to_string().contains(&password));
+    assert!(
+        time::OffsetDateTime::parse(
+            user["created_at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339
+        )
+        .is_ok()
+    );
+    let without_name = app
+        .post(
+            "/api/v1/users",
+            None,
+            &json!({"email": unique_email(), "password": unique_password()}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(without_name["full_name"], Value::Null);
+}
+
+async fn emails_are_trimmed_lowercased_and_unique_case_insensitively(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.post(
+        "/api/v1/users",
+        None,
+        &json!({"email": "  Ünïcode@Example.COM ", "password": "password-1"}),
+    )
+    .await
+    .expect(201);
+    let dup = app
+        .post(
+            "/api/v1/users",
+            None,
+            &json!({"email": "ÜNÏCODE@example.com", "password": "password-2"}),
+        )
+        .await
+        .problem(409);
+    assert!(dup["type"].as_str().unwrap().ends_with("email-taken"));
+    let token = app.login(" ünïcode@EXAMPLE.com", "password-1").await;
+    assert_eq!(
+        app.get("/api/v1/users/me", Some(&token)).await.expect(200)["email"],
+        "ünïcode@example.com"
+    );
+}
+
+async fn sign_up_rejects_invalid_values_with_field_errors(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let body = app
+        .post(
+            "/api/v1/users",
+            None,
+            &json!({"email": "not-an-email", "password": "short"}),
+        )
+        .await
+        .problem(422);
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["email", "password"]);
+    app.post(
+        "/api/v1/users",
+        None,
+        &json!({"email": unique_email(), "password": "x".repeat(129)}),
+    )
+    .await
+    .problem(422);
+    app.post(
+        "/api/v1/users",
+        None,
+        &json!({"email": unique_email(), "password": "é".repeat(128)}),
+    )
+    .await
+    .expect(201);
+    app.post(
+        "/api/v1/users",
+        None,
+        &json!({"email": unique_email(), "password": "12345678", "is_superuser": true}),
+    )
+    .await
+    .problem(422);
+    app.post("/api/v1/users", None, &json!({"email": unique_email()}))
+        .await
+        .problem(422);
+    app.post(
+        "/api/v1/users",
+        None,
+        &json!({"email": 42, "password": "12345678"}),
+    )
+    .await
+    .problem(422);
+}
+
+async fn login_issues_a_bearer_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let body = app.login_raw(ADMIN_EMAIL, ADMIN_PASSWORD).await.expect(200);
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["expires_in"], 1800);
+    let token = body["access_token"].as_str().unwrap();
+    let me = app.get("/api/v1/users/me", Some(token)).await.expect(200);
+    assert_eq!(
+        (me["email"].as_str(), me["is_superuser"].as_bool()),
+        (Some(ADMIN_EMAIL), Some(true))
+    );
+    // Swagger UI's "Authorize" sends the OAuth2 extras.
+    let reply = app
+        .client
+        .post(app.url("/api/v1/login/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+            ("scope", ""),
+            ("client_id", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let reply = app
+        .client
+        .post(app.url("/api/v1/login/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("username", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 422);
+    let missing = app
+        .client
+        .post(app.url("/api/v1/login/token"))
+        .form(&[("username", ADMIN_EMAIL)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 422);
+}
+
+async fn unknown_email_and_wrong_password_get_the_same_401(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let wrong = app.login_raw(ADMIN_EMAIL, "wrong-password").await;
+    assert_eq!(wrong.header("www-authenticate"), Some("Bearer"));
+    let wrong = wrong.problem(401);
+    let unknown = app
+        .login_raw("nobody@example.com", "wrong-password")
+        .await
+        .problem(401);
+    assert_eq!(wrong, unknown);
+    let malformed = app
+        .login_raw("not an email", "wrong-password")
+        .await
+        .problem(401);
+    assert_eq!(wrong, malformed);
+}
+
+async fn an_inactive_user_cannot_log_in_or_use_a_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let email = unique_email();
+    let user = app
+        .post(
+            "/api/v1/users",
+            None,
+            &json!({"email": email, "password": "password-1"}),
+        )
+        .await
+        .expect(201);
+    let token = app.login(&email, "password-1").await;
+    let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap());
+    let changed = app
+        .patch(&path, Some(&admin), &json!({"is_active": false}))
+        .await
+        .expect(200);
+    assert_eq!(changed["is_active"], false);
+    app.login_raw(&email, "password-1").await.problem(403);
+    app.get("/api/v1/users/me", Some(&token)).await.problem(403);
+    app.login_raw(&email, "wrong-password").await.problem(401);
+}
+
+async fn repeated_failed_logins_are_throttled(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.login_max_failures = 3;
+        s.login_window_seconds = 60;
+    })
+    .await;
+    for _ in 0..3 {
+        app.login_raw(ADMIN_EMAIL, "wrong-password")
+            .await
+            .problem(401);
+    }
+    let throttled = app.login_raw(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let retry_after: u64 = throttled
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    throttled.problem(429);
+    app.login_raw(&ADMIN_EMAIL.to_uppercase(), ADMIN_PASSWORD)
+        .await
+        .problem(429);
+    // Another email is unaffected, and unknown emails are throttled too.
+    let (_, user) = app.new_user().await;
+    assert!(user["email"].is_string());
+    for _ in 0..3 {
+        app.login_raw("ghost@example.com", "x").await.problem(401);
+    }
+    app.login_raw("ghost@example.com", "x").await.problem(429);
+}
+
+async fn bad_tokens_get_401_with_www_authenticate(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.jwt_secret = Some("k".repeat(40).into())).await;
+    let good = app.admin().await;
+    let parts: Vec<&str> = good.split('.').collect();
+    let other_key = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": uuid::Uuid::now_v7(), "iat": 0, "exp": 4_000_000_000_i64, "jti": uuid::Uuid::now_v7()}),
+        &jsonwebtoken::EncodingKey::from_secret(b"another-key-another-key-another-key"),
+    )
+    .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": uuid::Uuid::now_v7(), "iat": now - 100, "exp": now - 1, "jti": uuid::Uuid::now_v7()}),
+        &jsonwebtoken::EncodingKey::from_secret("k".repeat(40).as_bytes()),
+    )
+    .unwrap();
+    let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", parts[1]);
+    let tampered = format!("{}.{}x.{}", parts[0], parts[1], parts[2]);
+    for token in [
+        None,
+        Some("garbage"),
+        Some(other_key.as_str()),
+        Some(expired.as_str()),
+        Some(unsigned.as_str()),
+        Some(tampered.as_str()),
+    ] {
+        let reply = app.get("/api/v1/users/me", token).await;
+        assert_eq!(
+            reply.header("www-authenticate"),
+            Some("Bearer"),
+            "{token:?}"
+        );
+        reply.problem(401);
+    }
+    let basic = app
+        .client
+        .get(app.url("/api/v1/users/me"))
+        .basic_auth("a", Some("b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+}
+
+async fn logout_revokes_the_token_everywhere(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.admin().await;
+    let other = app.admin().await;
+    assert_eq!(
+        app.send(Method::POST, "/api/v1/logout", Some(&token), None)
+            .await
+            .status,
+        204
+    );
+    app.get("/api/v1/users/me", Some(&token)).await.problem(401);
+    app.get("/api/v1/users", Some(&token)).await.problem(401);
+    app.send(Method::POST, "/api/v1/logout", Some(&token), None)
+        .await
+        .problem(401);
+    app.get("/api/v1/users/me", Some(&other)).await.expect(200);
+}
+
+async fn a_user_reads_and_changes_their_own_profile(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (token, user) = app.new_user().await;
+    let me = app.get("/api/v1/users/me", Some(&token)).await.expect(200);
+    assert_eq!(me, user);
+    let me = app
+        .patch(
+            "/api/v1/users/me",
+            Some(&token),
+            &json!({"full_name": "Grace Hopper"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(me["full_name"], "Grace Hopper");
+    let me = app
+        .patch("/api/v1/users/me", Some(&token), &json!({}))
+        .await
+        .expect(200);
+    assert_eq!(
+        me["full_name"], "Grace Hopper",
+        "an empty patch changes nothing"
+    );
+    let me = app
+        .patch(
+            "/api/v1/users/me",
+            Some(&token),
+            &json!({"full_name": null}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(me["full_name"], Value::Null);
+    app.patch(
+        "/api/v1/users/me",
+        Some(&token),
+        &json!({"is_superuser": true}),
+    )
+    .await
+    .problem(422);
+    app.patch(
+        "/api/v1/users/me",
+        Some(&token),
+        &json!({"full_name": "x".repeat(256)}),
+    )
+    .await
+    .problem(422);
+}
+
+async fn changing_the_password_needs_the_current_one(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    app.post(
+        "/api/v1/users",
+        None,
+        &json!({"email": email, "password": "old-password"}),
+    )
+    .await
+    .expect(201);
+    let token = app.login(&email, "old-password").await;
+    let missing = app
+        .patch(
+            "/api/v1/users/me",
+            Some(&token),
+            &json!({"password": "new-password"}),
+        )
+        .await
+        .problem(422);
+    assert_eq!(missing["errors"][0]["field"], "current_password");
+    app.patch(
+        "/api/v1/users/me",
+        Some(&token),
+        &json!({"password": "new-password", "current_password": "wrong-one"}),
+    )
+    .await
+    .problem(403);
+    app.patch(
+        "/api/v1/users/me",
+        Some(&token),
+        &json!({"password": "short", "current_password": "old-password"}),
+    )
+    .await
+    .problem(422);
+    app.patch(
+        "/api/v1/users/me",
+        Some(&token),
+        &json!({"password": "new-password", "current_password": "old-password"}),
+    )
+    .await
+    .expect(200);
+    app.login_raw(&email, "old-password").await.problem(401);
+    app.login(&email, "new-password").await;
+}
+
+async fn only_superusers_list_users_oldest_first(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (user, _) = app.new_user().await;
+    app.new_user().await;
+    app.get("/api/v1/users", None).await.problem(401);
+    app.get("/api/v1/users", Some(&user)).await.problem(403);
+    let page = app.get("/api/v1/users", Some(&admin)).await.expect(200);
+    assert_eq!(
+        (
+            page["total"].as_i64(),
+            page["limit"].as_i64(),
+            page["offset"].as_i64()
+        ),
+        (Some(3), Some(20), Some(0))
+    );
+    let emails: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails[0], ADMIN_EMAIL, "oldest first");
+    let page = app
+        .get("/api/v1/users?limit=1&offset=1", Some(&admin))
+        .await
+        .expect(200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["email"], emails[1]);
+    assert_eq!(page["total"], 3);
+}
+
+async fn reading_a_user_follows_the_access_rules(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (token, me) = app.new_user().await;
+    let (_, other) = app.new_user().await;
+    let mine = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
+    let theirs = format!("/api/v1/users/{}", other["id"].as_str().unwrap());
+    let unknown = format!("/api/v1/users/{}", uuid::Uuid::now_v7());
+    assert_eq!(app.get(&mine, Some(&token)).await.expect(200), me);
+    app.get(&theirs, Some(&token)).await.problem(403);
+    app.get(&unknown, Some(&token)).await.problem(403);
+    app.get(&theirs, None).await.problem(401);
+    assert_eq!(app.get(&theirs, Some(&admin)).await.expect(200), other);
+    app.get(&unknown, Some(&admin)).await.problem(404);
+    app.get("/api/v1/users/not-a-uuid", Some(&admin))
+        .await
+        .problem(422);
+}
+
+async fn superusers_change_users(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (token, user) = app.new_user().await;
+    let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap());
+    app.patch(&path, Some(&token), &json!({"is_superuser": true}))
+        .await
+        .problem(403);
+    let promoted = app
+        .patch(
+            &path,
+            Some(&admin),
+            &json!({"is_superuser": true, "full_name": "Boss"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (
+            promoted["is_superuser"].as_bool(),
+            promoted["full_name"].as_str()
+        ),
+        (Some(true), Some("Boss"))
+    );
+    assert_eq!(
+        app.get("/api/v1/users", Some(&token)).await.expect(200)["total"],
+        2,
+        "the promotion takes effect"
+    );
+    app.patch(&path, Some(&admin), &json!({"is_active": null}))
+        .await
+        .problem(422);
+    app.patch(&path, Some(&admin), &json!({"is_active": "no"}))
+        .await
+        .problem(422);
+    app.patch(&path, Some(&admin), &json!({"email": "x@y.com"}))
+        .await
+        .problem(422);
+    let unknown = format!("/api/v1/users/{}", uuid::Uuid::now_v7());
+    app.patch(&unknown, Some(&admin), &json!({"is_active": false}))
+        .await
+        .problem(404);
+}
+
+async fn pagination_bounds_are_enforced(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for query in ["limit=0", "limit=101", "offset=-1", "limit=-5"] {
+        let body = app
+            .get(&format!("/api/v1/products?{query}"), None)
+            .await
+            .problem(422);
+        let field = query.split('=').next().unwrap();
+        assert_eq!(body["errors"][0]["field"], field, "{query}");
+    }
+    for query in [
+        "limit=abc",
+        "offset=1.5",
+        "limit=",
+        "limit=99999999999999999999",
+    ] {
+        app.get(&format!("/api/v1/products?{query}"), None)
+            .await
+            .problem(400);
+    }
+    let page = app
+        .get("/api/v1/products?limit=100&offset=1000000", None)
+        .await
+        .expect(200);
+    assert_eq!(
+        (
+            page["items"].as_array().unwrap().len(),
+            page["total"].as_i64()
+        ),
+        (0, Some(0))
+    );
+}
+
+async fn products_are_created_read_listed_changed_and_deleted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let reply = app
+        .post(
+            "/api/v1/products",
+            Some(&admin),
+            &json!({"name": "Tea", "description": "Green", "price": "4.5", "stock": 7}),
+        )
+        .await;
+    let location = reply.header("location").unwrap().to_owned();
+    let tea = reply.expect(201);
+    assert_eq!(
+        location,
+        format!("/api/v1/products/{}", tea["id"].as_str().unwrap())
+    );
+    assert_eq!(
+        (
+            tea["price"].as_str(),
+            tea["stock"].as_i64(),
+            tea["description"].as_str()
+        ),
+        (Some("4.50"), Some(7), Some("Green"))
+    );
+    assert_eq!(tea["created_at"], tea["updated_at"]);
+    assert_eq!(app.get(&location, None).await.expect(200), tea);
+    let coffee = app.product(&admin, "Coffee", "3.00", 1).await;
+    let list = app.get("/api/v1/products", None).await.expect(200);
+    assert_eq!(list["items"], json!([tea, coffee]), "oldest first");
+    let changed = app
+        .patch(
+            &location,
+            Some(&admin),
+            &json!({"price": "5.00", "description": null}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (
+            changed["price"].as_str(),
+            changed["name"].as_str(),
+            changed["stock"].as_i64()
+        ),
+        (Some("5.00"), Some("Tea"), Some(7))
+    );
+    assert_eq!(changed["description"], Value::Null);
+    assert_ne!(changed["updated_at"], tea["updated_at"]);
+    assert_eq!(app.get(&location, None).await.expect(200), changed);
+    assert_eq!(app.delete(&location, Some(&admin)).await.status, 204);
+    app.get(&location, None).await.problem(404);
+    app.delete(&location, Some(&admin)).await.problem(404);
+    app.patch(&location, Some(&admin), &json!({"stock": 1}))
+        .await
+        .problem(404);
+    app.get(&format!("/api/v1/products/{}", uuid::Uuid::now_v7()), None)
+        .await
+        .problem(404);
+    app.get("/api/v1/products/123", None).await.problem(422);
+}
+
+async fn only_superusers_change_products(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (user, _) = app.new_user().await;
+    let tea = app.product(&admin, "Tea", "1.00", 1).await;
+    let path = format!("/api/v1/products/{}", tea["id"].as_str().unwrap());
+    let body = json!({"name": "X", "price": "1.00", "stock": 1});
+    app.post("/api/v1/products", None, &body).await.problem(401);
+    app.post("/api/v1/products", Some(&user), &body)
+        .await
+        .problem(403);
+    app.patch(&path, Some(&user), &json!({"stock": 5}))
+        .await
+        .problem(403);
+    app.patch(&path, None, &json!({"stock": 5}))
+        .await
+        .problem(401);
+    app.delete(&path, Some(&user)).await.problem(403);
+    app.delete(&path, None).await.problem(401);
+    assert_eq!(
+        app.get(&path, None).await.expect(200),
+        tea,
+        "nothing changed"
+    );
+}
+
+async fn product_values_are_validated(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let create = |name: Value, price: Value, stock: Value| json!({"name": name, "price": price, "stock": stock});
+    for (body, field) in [
+        (create(json!(""), json!("1.00"), json!(1)), "name"),
+        (
+            create(json!("x".repeat(201)), json!("1.00"), json!(1)),
+            "name",
+        ),
+        (create(json!("x"), json!("1.001"), json!(1)), "price"),
+        (create(json!("x"), json!("-1.00"), json!(1)), "price"),
+        (create(json!("x"), json!("100000000.00"), json!(1)), "price"),
+        (create(json!("x"), json!("1e3"), json!(1)), "price"),
+        (create(json!("x"), json!("1.00"), json!(-1)), "stock"),
+        (
+            create(json!("x"), json!("1.00"), json!(1_000_000_001)),
+            "stock",
+        ),
+    ] {
+        let problem = app
+            .post("/api/v1/products", Some(&admin), &body)
+            .await
+            .problem(422);
+        assert_eq!(problem["errors"][0]["field"], field, "{body}");
+    }
+    for body in [
+        create(json!("x"), json!(1.5), json!(1)),
+        create(json!("x"), json!("1.00"), json!("1")),
+        create(json!("x"), json!("1.00"), json!(1.5)),
+        json!({"name": "x", "price": "1.00"}),
+        json!({"name": "x", "price": "1.00", "stock": 1, "description": "d".repeat(2001)}),
+    ] {
+        app.post("/api/v1/products", Some(&admin), &body)
+            .await
+            .problem(422);
+    }
+    let max = app
+        .post(
+            "/api/v1/products",
+            Some(&admin),
+            &create(
+                json!("é".repeat(200)),
+                json!("99999999.99"),
+                json!(1_000_000_000),
+            ),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        (max["price"].as_str(), max["stock"].as_i64()),
+        (Some("99999999.99"), Some(1_000_000_000))
+    );
+    let zero = app
+        .post(
+            "/api/v1/products",
+            Some(&admin),
+            &create(json!("free"), json!("0"), json!(0)),
+        )
+        .await
+        .expect(201);
+    assert_eq!(zero["price"], "0.00");
+    let path = format!("/api/v1/products/{}", zero["id"].as_str().unwrap());
+    for patch in [
+        json!({"name": null}),
+        json!({"price": null}),
+        json!({"stock": null}),
+        json!({"price": "1.234"}),
+        json!({"id": "x"}),
+    ] {
+        app.patch(&path, Some(&admin), &patch).await.problem(422);
+    }
+}
+
+async fn search_is_literal_and_case_insensitive_beyond_ascii(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    for name in [
+        "100% Cotton",
+        "100 Percent",
+        "snake_case",
+        "snakeXcase",
+        "back\\slash",
+        "ÄPFEL Grün",
+        "Straße",
+        "[brackets]",
+        "plain",
+    ] {
+        app.product(&admin, name, "1.00", 1).await;
+    }
+    let names = |q: &str| {
+        let url = format!("/api/v1/products?q={}", urlencode(q));
+        let app = &app;
+        async move {
+            let page = app.get(&url, None).await.expect(200);
+            let names: Vec<String> = page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(
+                page["total"].as_u64().unwrap() as usize,
+                names.len(),
+                "total counts the filter"
+            );
+            names
+        }
+    };
+    assert_eq!(names("0%").await, ["100% Cotton"]);
+    assert_eq!(names("%").await, ["100% Cotton"]);
+    assert_eq!(names("e_c").await, ["snake_case"]);
+    assert_eq!(names("_").await, ["snake_case"]);
+    assert_eq!(names("\\").await, ["back\\slash"]);
+    assert_eq!(names("äpfel").await, ["ÄPFEL Grün"]);
+    assert_eq!(names("GRÜN").await, ["ÄPFEL Grün"]);
+    assert_eq!(names("[b").await, ["[brackets]"]);
+    assert_eq!(names("!").await, Vec::<String>::new());
+    assert_eq!(names("PLAIN").await, ["plain"]);
+    assert_eq!(names("").await.len(), 9);
+    app.get(&format!("/api/v1/products?q={}", "x".repeat(201)), None)
+        .await
+        .problem(422);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn orders_take_stock_and_copy_names_and_prices(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (token, user) = app.new_user().await;
+    let tea = app.product(&admin, "Tea", "2.50", 10).await;
+    let cup = app.product(&admin, "Cup", "7.00", 3).await;
+    let (tea_id, cup_id) = (tea["id"].as_str().unwrap(), cup["id"].as_str().unwrap());
+    let reply = app.order(&token, &[(cup_id, 1), (tea_id, 4)]).await;
+    let location = reply.header("location").unwrap().to_owned();
+    let order = reply.expect(201);
+    assert_eq!(
+        location,
+        format!("/api/v1/orders/{}", order["id"].as_str().unwrap())
+    );
+    assert_eq!(order["user_id"], user["id"]);
+    assert_eq!(order["status"], "pending");
+    assert_eq!(
+        order["items"],
+        json!([
+            {"product_id": cup_id, "product_name": "Cup", "unit_price": "7.00", "quantity": 1, "line_total": "7.00"},
+            {"product_id": tea_id, "product_name": "Tea", "unit_price": "2.50", "quantity": 4, "line_total": "10.00"},
+        ])
+    );
+    assert_eq!(order["total"], "17.00");
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{tea_id}"), None)
+            .await
+            .expect(200)["stock"],
+        6
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{cup_id}"), None)
+            .await
+            .expect(200)["stock"],
+        2
+    );
+    let tea_path = format!("/api/v1/products/{tea_id}");
+    app.patch(
+        &tea_path,
+        Some(&admin),
+        &json!({"price": "9.99", "name": "Black tea"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        app.get(&location, Some(&token)).await.expect(200),
+        order,
+        "the order keeps its copies"
+    );
+}
+
+async fn money_is_exact(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (token, _) = app.new_user().await;
+    let dime = app.product(&admin, "Dime", "0.10", 1000).await;
+    let odd = app.product(&admin, "Odd", "19.99", 1000).await;
+    let big = app.product(&admin, "Big", "99999999.99", 1000).await;
+    let order = app
+        .order(
+            &token,
+            &[
+                (dime["id"].as_str().unwrap(), 3),
+                (odd["id"].as_str().unwrap(), 1),
+            ],
+        )
+        .await
+        .expect(201);
+    assert_eq!(order["items"][0]["line_total"], "0.30");
+    assert_eq!(order["total"], "20.29");
+    let order = app
+        .order(&token, &[(big["id"].as_str().unwrap(), 1000)])
+        .await
+        .expect(201);
+    assert_eq!(order["total"], "99999999990.00");
+    let fetched = app
+        .get(
+            &format!("/api/v1/orders/{}", order["id"].as_str().unwrap()),
+            Some(&token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(fetched["total"], "99999999990.00");
+}
+
+async fn an_order_that_lacks_stock_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (token, _) = app.new_user().await;
+    let plenty = app.product(&admin, "Plenty", "1.00", 100).await;
+    let scarce = app.product(&admin, "Scarce", "1.00", 2).await;
+    let (p, s) = (
+        plenty["id"].as_str().unwrap(),
+        scarce["id"].as_str().unwrap(),
+    );
+    let problem = app.order(&token, &[(p, 5), (s, 3)]).await.problem(409);
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("insufficient-stock")
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{p}"), None)
+            .await
+            .expect(200)["stock"],
+        100
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{s}"), None)
+            .await
+            .expect(200)["stock"],
+        2
+    );
+    assert_eq!(
+        app.get("/api/v1/orders", Some(&token)).await.expect(200)["total"],
+        0
+    );
+    app.order(&token, &[(p, 5), (s, 2)]).await.expect(201);
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{s}"), None)
+            .await
+            .expect(200)["stock"],
+        0
+    );
+    app.order(&token, &[(s, 1)]).await.problem(409);
+}
+
+async fn order_requests_are_validated(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (token, _) = app.new_user().await;
+    let tea = app.product(&admin, "Tea", "1.00", 10).await;
+    let id = tea["id"].as_str().unwrap();
+    let unknown = uuid::Uuid::now_v7().to_string();
+    app.order(&token, &[(id, 1), (&unknown, 1)])
+        .await
+        .problem(422);
+    app.order(&token, &[(id, 1), (id, 2)]).await.problem(422);
+    app.order(&token, &[]).await.problem(422);
+    app.order(&token, &[(id, 0)]).await.problem(422);
+    app.order(&token, &[(id, 1001)]).await.problem(422);
+    let many: Vec<String> = (0..51).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let lines: Vec<(&str, i64)> = many.iter().map(|s| (s.as_str(), 1)).collect();
+    app.order(&token, &lines).await.problem(422);
+    app.post(
+        "/api/v1/orders",
+        Some(&token),
+        &json!({"items": [{"product_id": "nope", "quantity": 1}]}),
+    )
+    .await
+    .problem(422);
+    app.post(
+        "/api/v1/orders",
+        Some(&token),
+        &json!({"items": [{"product_id": id, "quantity": 1, "price": "0.01"}]}),
+    )
+    .await
+    .problem(422);
+    app.post(
+        "/api/v1/orders",
+        None,
+        &json!({"items": [{"product_id": id, "quantity": 1}]}),
+    )
+    .await
+    .problem(401);
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{id}"), None)
+            .await
+            .expect(200)["stock"],
+        10
+    );
+}
+
+async fn orders_are_private_to_their_owner_and_superusers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (alice, alice_user) = app.new_user().await;
+    let (bob, bob_user) = app.new_user().await;
+    let tea = app.product(&admin, "Tea", "1.00", 100).await;
+    let id = tea["id"].as_str().unwrap();
+    let first = app.order(&alice, &[(id, 1)]).await.expect(201);
+    let second = app.order(&alice, &[(id, 2)]).await.expect(201);
+    let bobs = app.order(&bob, &[(id, 3)]).await.expect(201);
+    let mine = app.get("/api/v1/orders", Some(&alice)).await.expect(200);
+    assert_eq!(mine["total"], 2);
+    assert_eq!(mine["items"], json!([second, first]), "newest first");
+    let path = format!("/api/v1/orders/{}", bobs["id"].as_str().unwrap());
+    app.get(&path, Some(&alice)).await.problem(404);
+    app.get(&path, None).await.problem(401);
+    assert_eq!(app.get(&path, Some(&bob)).await.expect(200), bobs);
+    assert_eq!(app.get(&path, Some(&admin)).await.expect(200), bobs);
+    let all = app.get("/api/v1/orders", Some(&admin)).await.expect(200);
+    assert_eq!(all["total"], 3);
+    let bob_id = bob_user["id"].as_str().unwrap();
+    let filtered = app
+        .get(&format!("/api/v1/orders?user_id={bob_id}"), Some(&admin))
+        .await
+        .expect(200);
+    assert_eq!(filtered["items"], json!([bobs]));
+    let narrowed = app
+        .get(&format!("/api/v1/orders?user_id={bob_id}"), Some(&alice))
+        .await
+        .expect(200);
+    assert_eq!(
+        narrowed["total"], 0,
+        "a user's filter cannot widen their view"
+    );
+    let own = app
+        .get(
+            &format!(
+                "/api/v1/orders?user_id={}",
+                alice_user["id"].as_str().unwrap()
+            ),
+            Some(&alice),
+        )
+        .await
+        .expect(200);
+    assert_eq!(own["total"], 2);
+    app.get("/api/v1/orders?user_id=nope", Some(&admin))
+        .await
+        .problem(400);
+    app.get(
+        &format!("/api/v1/orders/{}", uuid::Uuid::now_v7()),
+        Some(&admin),
+    )
+    .await
+    .problem(404);
+    let page = app
+        .get("/api/v1/orders?limit=1&offset=1", Some(&alice))
+        .await
+        .expect(200);
+    assert_eq!(page["items"], json!([first]));
+}
+
+async fn cancelling_gives_stock_back_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (alice, _) = app.new_user().await;
+    let (bob, _) = app.new_user().await;
+    let tea = app.product(&admin, "Tea", "1.00", 10).await;
+    let id = tea["id"].as_str().unwrap();
+    let order = app.order(&alice, &[(id, 4)]).await.expect(201);
+    let cancel = format!("/api/v1/orders/{}/cancel", order["id"].as_str().unwrap());
+    app.send(Method::POST, &cancel, Some(&bob), None)
+        .await
+        .problem(404);
+    let cancelled = app
+        .send(Method::POST, &cancel, Some(&alice), None)
+        .await
+        .expect(200);
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["items"], order["items"]);
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{id}"), None)
+            .await
+            .expect(200)["stock"],
+        10
+    );
+    let again = app
+        .send(Method::POST, &cancel, Some(&alice), None)
+        .await
+        .problem(409);
+    assert!(
+        again["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("order-not-pending")
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{id}"), None)
+            .await
+            .expect(200)["stock"],
+        10
+    );
+    let by_admin = app.order(&alice, &[(id, 1)]).await.expect(201);
+    let path = format!("/api/v1/orders/{}/cancel", by_admin["id"].as_str().unwrap());
+    app.send(Method::POST, &path, Some(&admin), None)
+        .await
+        .expect(200);
+    app.send(
+        Method::POST,
+        &format!("/api/v1/orders/{}/cancel", uuid::Uuid::now_v7()),
+        Some(&admin),
+        None,
+    )
+    .await
+    .problem(404);
+}
+
+async fn deleting_a_product_leaves_orders_unchanged(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (token, _) = app.new_user().await;
+    let tea = app.product(&admin, "Tea", "3.33", 5).await;
+    let id = tea["id"].as_str().unwrap();
+    let order = app.order(&token, &[(id, 2)]).await.expect(201);
+    assert_eq!(
+        app.delete(&format!("/api/v1/products/{id}"), Some(&admin))
+            .await
+            .status,
+        204
+    );
+    let path = format!("/api/v1/orders/{}", order["id"].as_str().unwrap());
+    assert_eq!(app.get(&path, Some(&token)).await.expect(200), order);
+    let cancelled = app
+        .send(Method::POST, &format!("{path}/cancel"), Some(&token), None)
+        .await
+        .expect(200);
+    assert_eq!(cancelled["total"], "6.66");
+}
+
+async fn malformed_bodies_get_400_and_invalid_ones_422(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    for body in ["{", "", "{\"name\": }", "[1,", "nul", "{\"a\":1}}"] {
+        app.send_raw(
+            Method::POST,
+            "/api/v1/products",
+            Some(&admin),
+            "application/json",
+            body,
+        )
+        .await
+        .problem(400);
+    }
+    app.send_raw(
+        Method::POST,
+        "/api/v1/users",
+        None,
+        "application/json; charset=utf-8",
+        "{\"email\":\"\\ud800x@a.com\",\"password\":\"12345678\"}",
+    )
+    .await
+    .problem(400);
+    for body in [
+        "[]",
+        "42",
+        "\"x\"",
+        "null",
+        "{\"name\": 1, \"price\": \"1.00\", \"stock\": 1}",
+        "{\"name\": \"a\", \"price\": true, \"stock\": 1}",
+    ] {
+        app.send_raw(
+            Method::POST,
+            "/api/v1/products",
+            Some(&admin),
+            "application/json",
+            body,
+        )
+        .await
+        .problem(422);
+    }
+    app.send_raw(
+        Method::POST,
+        "/api/v1/products",
+        Some(&admin),
+        "text/plain",
+        "{}",
+    )
+    .await
+    .problem(415);
+    app.send_raw(
+        Method::POST,
+        "/api/v1/login/token",
+        None,
+        "application/json",
+        "{\"username\": \"a\"}",
+    )
+    .await
+    .problem(415);
+}
+
+async fn hostile_strings_are_refused_or_kept_verbatim(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let nul = app
+        .post(
+            "/api/v1/products",
+            Some(&admin),
+            &json!({"name": "a\u{0}b", "price": "1.00", "stock": 1}),
+        )
+        .await
+        .problem(422);
+    assert_eq!(nul["errors"][0]["field"], "name");
+    app.post(
+        "/api/v1/users",
+        None,
+        &json!({"email": unique_email(), "password": "12345678", "full_name": "\u{0}"}),
+    )
+    .await
+    .problem(422);
+    let evil = "Robert'); DROP TABLE products;-- \" OR 1=1 /* ` $1 @P1 ? %s {}";
+    let product = app
+        .post(
+            "/api/v1/products",
+            Some(&admin),
+            &json!({"name": evil, "description": evil, "price": "1.00", "stock": 1}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        (product["name"].as_str(), product["description"].as_str()),
+        (Some(evil), Some(evil))
+    );
+    let fetched = app
+        .get(
+            &format!("/api/v1/products/{}", product["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(fetched["name"], evil);
+    let found = app
+        .get(
+            &format!("/api/v1/products?q={}", urlencode("drop table")),
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(found["total"], 1);
+    let emoji = "🛒 Ωmega 中文 \u{202e}rtl";
+    let product = app
+        .post(
+            "/api/v1/products",
+            Some(&admin),
+            &json!({"name": emoji, "price": "1.00", "stock": 1}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(product["name"], emoji);
+    app.login_raw(evil, evil).await.problem(401);
+}
+
+async fn oversized_bodies_get_413(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let huge = format!(
+        "{{\"name\": \"{}\", \"price\": \"1.00\", \"stock\": 1}}",
+        "x".repeat(10 * 1024 * 1024)
+    );
+    app.send_raw(
+        Method::POST,
+        "/api/v1/products",
+        Some(&admin),
+        "application/json",
+        huge,
+    )
+    .await
+    .problem(413);
+    let chunks = futures_util::stream::iter(
+        (0..200).map(|_| Ok::<_, std::io::Error>(vec![b' '; 64 * 1024])),
+    );
+    let streamed = app
+        .client
+        .post(app.url("/api/v1/users"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        streamed.status(),
+        413,
+        "a body without Content-Length is cut off too"
+    );
+    assert_eq!(app.get("/health", None).await.status, 200);
+}
+
+async fn unknown_routes_and_methods_get_problems(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.get("/api/v1/nothing-here", None).await.problem(404);
+    app.send(Method::PUT, "/api/v1/products", None, None)
+        .await
+        .problem(405);
+}

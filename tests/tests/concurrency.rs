@@ -1,0 +1,132 @@
+//! Correctness under concurrency: stock never oversells, exactly one winner where the
+//! contract says one, and crossed multi-item orders never deadlock.
+
+use futures_util::future::join_all;
+use mercado_tests::{Backend, conformance, spawn_app, unique_password};
+use reqwest::Method;
+use serde_json::json;
+
+conformance!(
+    forty_buyers_for_ten_units_get_exactly_ten_orders,
+    crossed_multi_item_orders_neither_deadlock_nor_oversell,
+    twelve_concurrent_cancels_have_exactly_one_winner,
+    twelve_concurrent_sign_ups_with_one_email_create_one_user,
+);
+
+async fn forty_buyers_for_ten_units_get_exactly_ten_orders(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let product = app.product(&admin, "Scarce", "5.00", 10).await;
+    let id = product["id"].as_str().unwrap();
+    let mut buyers = Vec::new();
+    for _ in 0..40 {
+        buyers.push(app.new_user().await.0);
+    }
+    let line = [(id, 1)];
+    let replies = join_all(buyers.iter().map(|token| app.order(token, &line))).await;
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    let conflicts = replies.iter().filter(|r| r.status == 409).count();
+    assert_eq!(
+        (created, conflicts),
+        (10, 30),
+        "statuses: {:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{id}"), None)
+            .await
+            .expect(200)["stock"],
+        0
+    );
+    assert_eq!(
+        app.get("/api/v1/orders", Some(&admin)).await.expect(200)["total"],
+        10
+    );
+}
+
+async fn crossed_multi_item_orders_neither_deadlock_nor_oversell(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let a = app.product(&admin, "A", "1.00", 30).await;
+    let b = app.product(&admin, "B", "1.00", 30).await;
+    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let (token, _) = app.new_user().await;
+    let orders = (0..40).map(|i| {
+        let lines = if i % 2 == 0 {
+            [(a, 1), (b, 1)]
+        } else {
+            [(b, 1), (a, 1)]
+        };
+        let (app, token) = (&app, &token);
+        async move { app.order(token, &lines).await }
+    });
+    let replies = tokio::time::timeout(std::time::Duration::from_secs(60), join_all(orders))
+        .await
+        .expect("no deadlock");
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    assert!(
+        replies.iter().all(|r| r.status == 201 || r.status == 409),
+        "only 201 or 409"
+    );
+    assert_eq!(created, 30);
+    for id in [a, b] {
+        assert_eq!(
+            app.get(&format!("/api/v1/products/{id}"), None)
+                .await
+                .expect(200)["stock"],
+            0
+        );
+    }
+}
+
+async fn twelve_concurrent_cancels_have_exactly_one_winner(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let product = app.product(&admin, "Tea", "1.00", 10).await;
+    let id = product["id"].as_str().unwrap();
+    let (token, _) = app.new_user().await;
+    let order = app.order(&token, &[(id, 3)]).await.expect(201);
+    let path = format!("/api/v1/orders/{}/cancel", order["id"].as_str().unwrap());
+    let replies =
+        join_all((0..12).map(|_| app.send(Method::POST, &path, Some(&token), None))).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        11,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{id}"), None)
+            .await
+            .expect(200)["stock"],
+        10,
+        "stock returned once"
+    );
+}
+
+async fn twelve_concurrent_sign_ups_with_one_email_create_one_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let body = json!({"email": "race@example.com", "password": unique_password()});
+    let replies = join_all((0..12).map(|_| app.post("/api/v1/users", None, &body))).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        11,
+        "{statuses:?}"
+    );
+    let admin = app.admin().await;
+    assert_eq!(
+        app.get("/api/v1/users", Some(&admin)).await.expect(200)["total"],
+        2
+    );
+}

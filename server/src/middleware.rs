@@ -112,10 +112,8 @@ impl<E> EdgeEndpoint<E> {
                 poem::error::ReadBodyError::PayloadTooLarge => too_large(),
                 other => Problem::bad_request(format!("could not read the body: {other}")),
             })?;
-        if is_json {
-            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-                return Err(Problem::bad_request(format!("malformed JSON: {e}")));
-            }
+        if is_json && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+            return Err(Problem::bad_request(format!("malformed JSON: {e}")));
         }
         req.set_body(Body::from_bytes(bytes));
         Ok(req)

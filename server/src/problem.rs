@@ -59,7 +59,8 @@ pub struct ProblemBody {
 #[derive(Debug, Clone)]
 pub struct Problem {
     status: StatusCode,
-    body: ProblemBody,
+    // Boxed so that `Result<T, Problem>` stays small on the happy path.
+    body: Box<ProblemBody>,
     retry_after: Option<u64>,
 }
 
@@ -68,13 +69,13 @@ impl Problem {
     pub fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
         Self {
             status,
-            body: ProblemBody {
+            body: Box::new(ProblemBody {
                 kind: format!("urn:mercado:problem:{slug}"),
                 title: status.canonical_reason().unwrap_or("Error").to_owned(),
                 status: status.as_u16(),
                 detail: detail.into(),
                 errors: None,
-            },
+            }),
             retry_after: None,
         }
     }
@@ -262,12 +263,12 @@ pub fn from_error(err: poem::Error) -> Problem {
         return Problem::unauthorized("a bearer token is required");
     }
     if let Some(e) = err.downcast_ref::<ParsePathError>() {
-        return Problem::invalid(&e.name, &e.reason);
+        return Problem::invalid(e.name, &e.reason);
     }
     if let Some(e) = err.downcast_ref::<ParseParamError>() {
         // Out-of-range values are well-formed but invalid; unparsable ones are malformed.
         return if e.reason.contains("verification failed") {
-            Problem::invalid(&e.name, &e.reason)
+            Problem::invalid(e.name, &e.reason)
         } else {
             Problem::bad_request(format!("query parameter `{}`: {}", e.name, e.reason))
         };

@@ -3,23 +3,29 @@
 //! size limit, the malformed-JSON check (400, so that poem-openapi's payload errors are
 //! always 422), and problem+json for every error.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use poem::http::{HeaderValue, header};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::api::document::AllowTable;
 use crate::problem::{self, Problem};
 
 /// The response header carrying the request id.
 pub const REQUEST_ID: &str = "x-request-id";
 
 /// The edge middleware.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Edge {
     /// The largest JSON or form body accepted.
     pub max_body_bytes: usize,
+    /// The methods each path allows, for the `Allow` header of 405 answers.
+    pub allow: Arc<AllowTable>,
 }
 
 impl<E: Endpoint> Middleware<E> for Edge {
@@ -28,7 +34,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
     fn transform(&self, inner: E) -> Self::Output {
         EdgeEndpoint {
             inner,
-            max_body_bytes: self.max_body_bytes,
+            edge: self.clone(),
         }
     }
 }
@@ -37,7 +43,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
 #[derive(Debug)]
 pub struct EdgeEndpoint<E> {
     inner: E,
-    max_body_bytes: usize,
+    edge: Edge,
 }
 
 impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
@@ -45,6 +51,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let id = request_id(&req);
+        let path = req.uri().path().to_owned();
         let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
         async move {
             let started = Instant::now();
@@ -56,6 +63,15 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                 result.unwrap_or_else(|err| problem::from_error(err).into_response());
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID, value);
+            }
+            if response.status() == StatusCode::METHOD_NOT_ALLOWED
+                && let Some(allow) = self
+                    .edge
+                    .allow
+                    .allow(&path)
+                    .and_then(|a| HeaderValue::from_str(a).ok())
+            {
+                response.headers_mut().insert(header::ALLOW, allow);
             }
             let status = response.status().as_u16();
             let micros = started.elapsed().as_micros();
@@ -91,33 +107,48 @@ impl<E> EdgeEndpoint<E> {
         if !is_json && mime != "application/x-www-form-urlencoded" {
             return Ok(req);
         }
-        let too_large = || {
-            Problem::new(
-                poem::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "body-too-large",
-                "the request body is too large",
-            )
-        };
-        let declared = req
-            .header(header::CONTENT_LENGTH)
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|len| len > self.max_body_bytes) {
-            return Err(too_large());
-        }
-        let bytes = req
-            .take_body()
-            .into_bytes_limit(self.max_body_bytes)
-            .await
-            .map_err(|e| match e {
-                poem::error::ReadBodyError::PayloadTooLarge => too_large(),
-                other => Problem::bad_request(format!("could not read the body: {other}")),
-            })?;
+        let body = req.take_body().into_bytes_stream();
+        let bytes = read_limited(body, self.edge.max_body_bytes).await?;
         if is_json && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
             return Err(Problem::bad_request(format!("malformed JSON: {e}")));
         }
         req.set_body(Body::from_bytes(bytes));
         Ok(req)
     }
+}
+
+/// Past this, an oversized body is no longer drained before the 413: the connection is
+/// simply closed.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Reads a body of at most `limit` bytes. A larger one is read on and discarded (up to
+/// [`DRAIN_LIMIT`]) before the 413, so that the client, still sending, gets the answer
+/// instead of a broken pipe.
+async fn read_limited(
+    body: impl futures_util::Stream<Item = Result<Bytes, std::io::Error>>,
+    limit: usize,
+) -> Result<Bytes, Problem> {
+    let mut body = std::pin::pin!(body);
+    let mut buffer = BytesMut::new();
+    let mut seen = 0_usize;
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|e| Problem::bad_request(format!("could not read the body: {e}")))?;
+        seen += chunk.len();
+        if seen <= limit {
+            buffer.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > limit {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "the request body is too large",
+        ));
+    }
+    Ok(buffer.freeze())
 }
 
 /// The caller's request id if it is short and plain, else a new UUID v7.

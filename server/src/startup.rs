@@ -13,11 +13,14 @@ use mercado_core::service::{ServiceConfig, services};
 use mercado_core::{Clock, SystemClock};
 use mercado_sql::SqlStore;
 use poem::endpoint::BoxEndpoint;
+use poem::endpoint::make_sync;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::CatchPanic;
-use poem::{EndpointExt, IntoResponse, Response, Route, Server};
+use poem::web::{Html, Redirect};
+use poem::{EndpointExt, IntoResponse, Response, Route, Server, get};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::api::document::{self, AllowTable};
 use crate::api::{self, State};
 use crate::auth::TokenCodec;
 use crate::middleware::Edge;
@@ -255,11 +258,20 @@ pub fn state<S: Store>(store: S, settings: &Settings) -> Result<Arc<State<S>>, S
 fn routes<S: Store>(state: Arc<State<S>>, max_body_bytes: usize) -> BoxEndpoint<'static, Response> {
     let tokens = state.tokens.clone();
     let api = api::service(state);
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let generated = api.spec();
+    let document = document::complete(&generated);
+    let allow = Arc::new(AllowTable::from_document(&document));
+    // Swagger UI embeds the document; give it the completed one.
+    let docs_html = api.swagger_ui_html().replacen(&generated, &document, 1);
+    let spec = make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json")
+            .body(document.clone())
+    });
     Route::new()
-        .at("/openapi.json", spec)
-        .nest("/docs", docs)
+        .at("/openapi.json", get(spec))
+        .at("/docs", get(make_sync(move |_| Html(docs_html.clone()))))
+        .at("/docs/", get(make_sync(|_| Redirect::permanent("/docs"))))
         .nest("/", api)
         .data(tokens)
         .with(CatchPanic::new().with_handler(|_| {
@@ -271,7 +283,10 @@ fn routes<S: Store>(state: Arc<State<S>>, max_body_bytes: usize) -> BoxEndpoint<
             )
             .into_response()
         }))
-        .with(Edge { max_body_bytes })
+        .with(Edge {
+            max_body_bytes,
+            allow,
+        })
         .boxed()
 }
 
@@ -286,7 +301,7 @@ pub async fn openapi_json() -> Result<String, StartupError> {
     let store = AnyStore::open(&settings).await?;
     let spec = with_store!(store, s => {
         let state = state(s.clone(), &settings)?;
-        let spec = api::service(state).spec();
+        let spec = document::complete(&api::service(state).spec());
         s.executor().close().await;
         spec
     });

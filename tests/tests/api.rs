@@ -135,6 +135,24 @@ async fn the_openapi_document_is_complete_enough_to_generate_clients(backend: Ba
     assert_eq!(schemas["User"]["properties"]["full_name"]["nullable"], true);
     assert_eq!(schemas["Order"]["properties"]["total"]["type"], "string");
     assert!(schemas["User"]["properties"].get("password").is_none());
+    for closed in [
+        "SignUp",
+        "UpdateMe",
+        "UpdateUser",
+        "CreateProduct",
+        "UpdateProduct",
+        "PlaceOrder",
+        "PlaceOrderItem",
+    ] {
+        assert_eq!(
+            schemas[closed]["additionalProperties"], false,
+            "{closed} rejects unknown fields, and says so"
+        );
+    }
+    assert!(
+        schemas["LoginForm"].get("additionalProperties").is_none(),
+        "OAuth2 forms may carry extras"
+    );
     assert_eq!(
         doc["paths"]["/api/v1/orders"]["post"]["responses"]["409"]["content"]["application/problem+json"]
             ["schema"]["$ref"],

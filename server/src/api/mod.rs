@@ -4,6 +4,7 @@
 //! domain types. Every error leaves as a [`Problem`]. Handlers are generic over the
 //! [`Store`], so the same code serves every database.
 
+pub mod document;
 mod fields;
 mod health;
 mod login;

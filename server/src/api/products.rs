@@ -70,7 +70,8 @@ impl<S: Store> ProductsApi<S> {
     )]
     async fn list_products(
         &self,
-        /// A substring of the name.
+        /// A substring of the name (at most 200 characters, no NUL).
+        #[oai(validator(max_length = 200, pattern = r"^[^\x00]*$"))]
         q: Query<Option<String>>,
         /// Page size, 1 to 100.
         #[oai(

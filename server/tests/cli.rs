@@ -1,0 +1,209 @@
+//! The `mercado` binary itself: its commands, its start-up errors and its shutdown.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mercado");
+
+fn mercado(dir: &tempfile::TempDir, args: &[&str], stdin: Option<&str>) -> Output {
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir.path())
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .env("MERCADO_PASSWORD_ROUNDS", "1000")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mercado starts");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("mercado finishes")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn migrate_applies_each_migration_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = mercado(&dir, &["migrate"], None);
+    assert!(first.status.success(), "{first:?}");
+    assert_eq!(stdout(&first).trim(), "1 migration(s) applied");
+    let again = mercado(&dir, &["migrate"], None);
+    assert_eq!(stdout(&again).trim(), "0 migration(s) applied");
+}
+
+#[test]
+fn openapi_prints_the_document_without_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = mercado(&dir, &["openapi"], None);
+    assert!(output.status.success());
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(doc["info"]["title"], "Mercado");
+    assert!(doc["paths"]["/api/v1/orders"]["post"]["operationId"].is_string());
+    assert!(
+        !dir.path().join("cli.db").exists(),
+        "no database was touched"
+    );
+}
+
+#[test]
+fn create_superuser_reads_the_password_from_stdin_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = mercado(
+        &dir,
+        &["create-superuser", "--email", "Root@Example.com"],
+        Some("a-long-password\n"),
+    );
+    assert!(created.status.success(), "{created:?}");
+    assert_eq!(
+        stdout(&created).trim(),
+        "superuser root@example.com created"
+    );
+    let again = mercado(
+        &dir,
+        &["create-superuser", "--email", "root@example.com"],
+        Some("a-long-password\n"),
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let short = mercado(
+        &dir,
+        &["create-superuser", "--email", "x@example.com"],
+        Some("short\n"),
+    );
+    assert!(!short.status.success());
+    let bad_email = mercado(
+        &dir,
+        &["create-superuser", "--email", "nope"],
+        Some("a-long-password\n"),
+    );
+    assert!(!bad_email.status.success());
+}
+
+#[test]
+fn a_database_url_without_its_adapter_stops_with_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (url, expected) in [
+        ("oracle://db", "unknown scheme `oracle`"),
+        ("mssql://sa@localhost/db", "needs the `mssql` feature"),
+    ] {
+        let output = Command::new(BIN)
+            .arg("migrate")
+            .current_dir(dir.path())
+            .env("DATABASE_URL", url)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{url}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn bad_settings_stop_the_server_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("MERCADO_TOKEN_TTL_SECONDS", "soon")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("MERCADO_TOKEN_TTL_SECONDS"));
+}
+
+/// Kills the server if the test fails half-way.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_answers_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("serve.db").display()
+    );
+    let child = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("DATABASE_URL", url)
+        .env("MERCADO_BIND", "127.0.0.1:0")
+        .env(
+            "MERCADO_JWT_SECRET",
+            "a-secret-that-is-long-enough-for-hs256",
+        )
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let child = &mut child.0;
+    // The server must say where it listens within seconds; a watchdog ends it otherwise.
+    let pid = child.id();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(30));
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    });
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server logs that it listens")
+            .unwrap();
+        assert!(
+            !line.contains("MERCADO_JWT_SECRET is not set"),
+            "the secret was set"
+        );
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the server stops within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "a clean exit: {exit:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+}

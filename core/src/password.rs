@@ -172,11 +172,15 @@ impl PasswordHasher {
     /// email takes as long as one with a wrong password (no timing oracle).
     pub async fn verify_nothing(&self, password: &Password) {
         let rounds = self.inner.rounds;
-        let dummy = self
-            .inner
-            .dummy
-            .get_or_init(|| hash_sync(&Password::candidate("not a real password"), rounds))
-            .clone();
+        let dummy = match self.inner.dummy.get() {
+            Some(dummy) => dummy.clone(),
+            None => {
+                let made = self
+                    .offload(move || hash_sync(&Password::candidate("not a real password"), rounds))
+                    .await;
+                self.inner.dummy.get_or_init(|| made).clone()
+            }
+        };
         let password = password.clone();
         let _ = self
             .offload(move || verify_sync(&password, &dummy, rounds))

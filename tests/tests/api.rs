@@ -541,27 +541,28 @@ async fn changing_the_password_needs_the_current_one(backend: Backend) {
         .await
         .problem(422);
     assert_eq!(missing["errors"][0]["field"], "current_password");
-    app.patch(
-        "/api/v1/users/me",
-        Some(&token),
-        &json!({"password": "new-password", "current_password": "wrong-one"}),
-    )
-    .await
-    .problem(403);
-    app.patch(
-        "/api/v1/users/me",
-        Some(&token),
-        &json!({"password": "short", "current_password": "old-password"}),
-    )
-    .await
-    .problem(422);
-    app.patch(
-        "/api/v1/users/me",
-        Some(&token),
-        &json!({"password": "new-password", "current_password": "old-password"}),
-    )
-    .await
-    .expect(200);
+    for (body, status) in [
+        (
+            json!({"password": "new-password", "current_password": "wrong-one"}),
+            403,
+        ),
+        (
+            json!({"password": "short", "current_password": "old-password"}),
+            422,
+        ),
+        (
+            json!({"password": "new-password", "current_password": null}),
+            422,
+        ),
+    ] {
+        app.patch("/api/v1/users/me", Some(&token), &body)
+            .await
+            .problem(status);
+    }
+    let body = json!({"password": "new-password", "current_password": "old-password"});
+    app.patch("/api/v1/users/me", Some(&token), &body)
+        .await
+        .expect(200);
     app.login_raw(&email, "old-password").await.problem(401);
     app.login(&email, "new-password").await;
 }

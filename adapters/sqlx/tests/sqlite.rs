@@ -1,0 +1,170 @@
+//! The SQLite executor and the SQL layer over it, below the services: migrations, pool
+//! failures and stored data that does not parse.
+
+use mercado_core::StoreError;
+use mercado_core::domain::{ProductId, UserId};
+use mercado_core::ports::{AuthRepository, ProductRepository, StoreHealth, UserRepository};
+use mercado_sql::{Executor, MigrationError, SqlStore, Value, migrate};
+use mercado_sqlx::sqlite::{SqliteExecutor, connect};
+
+async fn fresh() -> (tempfile::TempDir, SqliteExecutor) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let exec = connect(&url, 2).await.unwrap();
+    (dir, exec)
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_refuse_edited_or_unknown_history() {
+    let (_dir, exec) = fresh().await;
+    assert_eq!(migrate(&exec).await.unwrap(), 1);
+    assert_eq!(migrate(&exec).await.unwrap(), 0);
+    exec.execute("UPDATE mercado_migrations SET checksum = 'edited'", &[])
+        .await
+        .unwrap();
+    assert!(matches!(
+        migrate(&exec).await,
+        Err(MigrationError::Modified { version: 1, .. })
+    ));
+    exec.execute("DELETE FROM mercado_migrations", &[])
+        .await
+        .unwrap();
+    let params = [
+        Value::Int(999),
+        "future".into(),
+        "x".into(),
+        Value::Time(time::OffsetDateTime::now_utc()),
+    ];
+    exec.execute(
+        "INSERT INTO mercado_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
+        &params,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        migrate(&exec).await,
+        Err(MigrationError::Unknown(999))
+    ));
+}
+
+#[tokio::test]
+async fn a_closed_pool_is_reported_unavailable() {
+    let (_dir, exec) = fresh().await;
+    migrate(&exec).await.unwrap();
+    let store = SqlStore::new(exec.clone());
+    store.ping().await.unwrap();
+    exec.close().await;
+    assert!(matches!(
+        store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.user_by_id(UserId::generate()).await,
+        Err(StoreError::Unavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn stored_values_that_do_not_parse_are_corrupt_not_panics() {
+    let (_dir, exec) = fresh().await;
+    migrate(&exec).await.unwrap();
+    let store = SqlStore::new(exec.clone());
+    let id = ProductId::generate();
+    let now = Value::Time(time::OffsetDateTime::now_utc());
+    let params = [
+        Value::Uuid(id.as_uuid()),
+        "Bad".into(),
+        "bad".into(),
+        "12.345".into(),
+        Value::Int(1),
+        now.clone(),
+        now,
+    ];
+    exec.execute(
+        "INSERT INTO products (id, name, name_folded, price, stock, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        &params,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        store.product_by_id(id).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    exec.execute(
+        "UPDATE products SET price = 'not money' WHERE name = 'Bad'",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        store.product_by_id(id).await,
+        Err(StoreError::Other(_) | StoreError::Corrupt(_))
+    ));
+}
+
+#[tokio::test]
+async fn check_constraints_are_reported_by_name() {
+    let (_dir, exec) = fresh().await;
+    migrate(&exec).await.unwrap();
+    let now = Value::Time(time::OffsetDateTime::now_utc());
+    let params = [
+        Value::Uuid(uuid::Uuid::now_v7()),
+        "x".into(),
+        "x".into(),
+        "1.00".into(),
+        Value::Int(-1),
+        now.clone(),
+        now,
+    ];
+    let err = exec
+        .execute(
+            "INSERT INTO products (id, name, name_folded, price, stock, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            &params,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, mercado_sql::DbErrorKind::CheckViolation);
+    assert!(err.message.contains("ck_products_stock"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn revoking_a_token_twice_is_harmless_and_expired_revocations_are_forgotten() {
+    let (_dir, exec) = fresh().await;
+    migrate(&exec).await.unwrap();
+    let store = SqlStore::new(exec);
+    let token = mercado_core::domain::TokenId::generate();
+    let now = time::OffsetDateTime::now_utc();
+    store
+        .revoke_token(token, now + time::Duration::minutes(5), now)
+        .await
+        .unwrap();
+    store
+        .revoke_token(token, now + time::Duration::minutes(5), now)
+        .await
+        .unwrap();
+    assert!(store.is_token_revoked(token).await.unwrap());
+    let later = now + time::Duration::minutes(10);
+    store
+        .revoke_token(mercado_core::domain::TokenId::generate(), later, later)
+        .await
+        .unwrap();
+    assert!(
+        !store.is_token_revoked(token).await.unwrap(),
+        "expired revocations are purged"
+    );
+}
+
+#[tokio::test]
+async fn an_in_memory_database_shares_one_connection() {
+    let exec = connect("sqlite::memory:", 4).await.unwrap();
+    migrate(&exec).await.unwrap();
+    let store = SqlStore::new(exec);
+    assert!(
+        store
+            .list_products(&Default::default(), Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}

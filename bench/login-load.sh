@@ -35,7 +35,7 @@ summary() { awk '/Requests\/sec/ {rps=$2} / 50%/ {p50=$2} / 99%/ {p99=$2} END {p
 wrk -t2 -c"$conns" -d3s "$base/api/v1/products/$product" >/dev/null   # warm-up, discarded
 echo "GET product alone:         $(wrk -t2 -c"$conns" -d"${secs}s" --latency "$base/api/v1/products/$product" | summary)"
 echo "login alone:               $(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$dir/login.lua" "$base/api/v1/login/token" | summary)"
-wrk -t1 -c"$conns" -d"$((secs + 4))s" -s "$dir/login.lua" "$base/api/v1/login/token" >"$dir/bg.txt" &
+wrk -t1 -c"$conns" -d"$((secs + 4))s" --latency -s "$dir/login.lua" "$base/api/v1/login/token" >"$dir/bg.txt" &
 logins=$!
 sleep 2
 echo "GET product during logins: $(wrk -t1 -c"$conns" -d"${secs}s" --latency "$base/api/v1/products/$product" | summary)"

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use mercado_core::domain::{Email, Password};
 use mercado_core::password::PasswordHasher;
-use mercado_core::ports::Store;
+use mercado_core::ports::{Store, UserRepository};
 use mercado_core::service::{ServiceConfig, services};
 use mercado_core::{Clock, SystemClock};
 use mercado_sql::SqlStore;
@@ -68,6 +68,12 @@ pub enum AnyStore {
     /// SQLite.
     #[cfg(feature = "sqlite")]
     Sqlite(SqlStore<mercado_sqlx::sqlite::SqliteExecutor>),
+    /// PostgreSQL.
+    #[cfg(feature = "postgres")]
+    Postgres(SqlStore<mercado_sqlx::postgres::PgExecutor>),
+    /// MySQL or MariaDB.
+    #[cfg(feature = "mysql")]
+    MySql(SqlStore<mercado_sqlx::mysql::MySqlExecutor>),
 }
 
 /// Runs `$body` with `$s` bound to the concrete store inside an [`AnyStore`].
@@ -76,6 +82,10 @@ macro_rules! with_store {
         match $store {
             #[cfg(feature = "sqlite")]
             AnyStore::Sqlite($s) => $body,
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres($s) => $body,
+            #[cfg(feature = "mysql")]
+            AnyStore::MySql($s) => $body,
         }
     };
 }
@@ -113,6 +123,20 @@ impl AnyStore {
                     .map_err(|e| connect_error(&e))?;
                 Ok(Self::Sqlite(SqlStore::new(exec)))
             }
+            #[cfg(feature = "postgres")]
+            "postgres" => {
+                let exec = mercado_sqlx::postgres::connect(url, settings.db_max_connections)
+                    .await
+                    .map_err(|e| connect_error(&e))?;
+                Ok(Self::Postgres(SqlStore::new(exec)))
+            }
+            #[cfg(feature = "mysql")]
+            "mysql" => {
+                let exec = mercado_sqlx::mysql::connect(url, settings.db_max_connections)
+                    .await
+                    .map_err(|e| connect_error(&e))?;
+                Ok(Self::MySql(SqlStore::new(exec)))
+            }
             _ => Err(StartupError::FeatureMissing { scheme, feature }),
         }
     }
@@ -123,6 +147,31 @@ impl AnyStore {
     /// [`StartupError::Migrate`].
     pub async fn migrate(&self) -> Result<usize, StartupError> {
         Ok(with_store!(self, s => mercado_sql::migrate(s.executor()).await?))
+    }
+
+    /// The user with this email, read behind the API (operations and tests).
+    ///
+    /// # Errors
+    /// [`mercado_core::StoreError`] when the store fails.
+    pub async fn user_by_email(
+        &self,
+        email: &Email,
+    ) -> Result<Option<mercado_core::domain::User>, mercado_core::StoreError> {
+        with_store!(self, s => s.user_by_email(email).await)
+    }
+
+    /// Replaces a user's password hash behind the API, as another application sharing the
+    /// users table would (operations and interop tests).
+    ///
+    /// # Errors
+    /// [`mercado_core::StoreError`] when the store fails.
+    pub async fn set_password_hash(
+        &self,
+        id: mercado_core::domain::UserId,
+        hash: &mercado_core::password::PasswordHash,
+    ) -> Result<(), mercado_core::StoreError> {
+        let now = SystemClock.now();
+        with_store!(self, s => s.set_password_hash(id, hash, now).await)
     }
 
     /// Closes the pools.

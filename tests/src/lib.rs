@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 
 use mercado_core::domain::Email;
 use mercado_core::password::PasswordHash;
-use mercado_core::ports::UserRepository;
 use mercado_server::{AnyStore, App, Settings};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -22,6 +21,139 @@ use tokio::sync::oneshot;
 pub enum Backend {
     /// An SQLite file in a temporary directory.
     Sqlite,
+    /// A fresh database on the server `MERCADO_TEST_POSTGRES_URL` names.
+    Postgres,
+    /// A fresh database on the MySQL/MariaDB server `MERCADO_TEST_MYSQL_URL` names.
+    MySql,
+}
+
+impl Backend {
+    /// The variable naming this backend's server, if it has one.
+    fn url_variable(self) -> Option<&'static str> {
+        match self {
+            Self::Sqlite => None,
+            Self::Postgres => Some("MERCADO_TEST_POSTGRES_URL"),
+            Self::MySql => Some("MERCADO_TEST_MYSQL_URL"),
+        }
+    }
+
+    /// The server's admin URL: the environment, else `tests/databases.env` (the services
+    /// this project's machines run). Missing means the run fails, never skips.
+    fn admin_url(self) -> Option<String> {
+        let var = self.url_variable()?;
+        static FILE: std::sync::Once = std::sync::Once::new();
+        FILE.call_once(|| {
+            let _ = dotenvy::from_path(concat!(env!("CARGO_MANIFEST_DIR"), "/databases.env"));
+        });
+        Some(std::env::var(var).unwrap_or_else(|_| {
+            panic!("{var} is not set: the {self:?} conformance tests need a server (see tests/databases.env)")
+        }))
+    }
+}
+
+/// A database made for one test, dropped when the test ends.
+#[derive(Debug)]
+struct ScratchDatabase {
+    backend: Backend,
+    admin_url: String,
+    name: String,
+}
+
+impl ScratchDatabase {
+    /// Creates a uniquely named database; returns it and the URL to reach it.
+    async fn create(backend: Backend, admin_url: String) -> (Self, String) {
+        use sqlx::Connection;
+        let name = format!("mercado_test_{}", uuid::Uuid::now_v7().simple());
+        let sql = match backend {
+            Backend::MySql => format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"),
+            _ => format!("CREATE DATABASE {name}"),
+        };
+        let unreachable = |e: sqlx::Error| -> ! {
+            panic!("cannot reach the {backend:?} test server at {admin_url}: {e}")
+        };
+        match backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .unwrap_or_else(|e| unreachable(e));
+                sqlx::Executor::execute(&mut conn, sql.as_str())
+                    .await
+                    .expect("CREATE DATABASE");
+            }
+            #[cfg(feature = "mysql")]
+            Backend::MySql => {
+                let mut conn = sqlx::MySqlConnection::connect(&admin_url)
+                    .await
+                    .unwrap_or_else(|e| unreachable(e));
+                sqlx::Executor::execute(&mut conn, sql.as_str())
+                    .await
+                    .expect("CREATE DATABASE");
+            }
+            other => panic!("the {other:?} feature of mercado-tests is off"),
+        }
+        let url = with_database(&admin_url, &name);
+        (
+            Self {
+                backend,
+                admin_url,
+                name,
+            },
+            url,
+        )
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let (backend, admin_url, name) = (self.backend, self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot block on another future.
+        let dropped = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                match backend {
+                    #[cfg(feature = "postgres")]
+                    Backend::Postgres => {
+                        let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        sqlx::Executor::execute(&mut conn, sql.as_str())
+                            .await
+                            .map(drop)
+                    }
+                    #[cfg(feature = "mysql")]
+                    Backend::MySql => {
+                        let mut conn = sqlx::MySqlConnection::connect(&admin_url).await?;
+                        let sql = format!("DROP DATABASE IF EXISTS {name}");
+                        sqlx::Executor::execute(&mut conn, sql.as_str())
+                            .await
+                            .map(drop)
+                    }
+                    _ => Ok(()),
+                }
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// `url` with its database (path) replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let (rest, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(r, q)| (r, Some(q)));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    match query {
+        Some(q) => format!("{scheme}://{authority}/{name}?{q}"),
+        None => format!("{scheme}://{authority}/{name}"),
+    }
 }
 
 /// The first superuser every test server creates.
@@ -53,6 +185,7 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
+    _database: Option<ScratchDatabase>,
 }
 
 /// Starts a server on `backend` with the test defaults (1 000 password rounds, so tests
@@ -64,11 +197,18 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts a server on `backend`, letting the test adjust the settings first.
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let database_url = match backend {
-        Backend::Sqlite => format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("mercado.db").display()
+    let (database, database_url) = match backend.admin_url() {
+        None => (
+            None,
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("mercado.db").display()
+            ),
         ),
+        Some(admin_url) => {
+            let (database, url) = ScratchDatabase::create(backend, admin_url).await;
+            (Some(database), url)
+        }
     };
     let mut settings = Settings::with_database(database_url.clone());
     settings.bind = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -97,6 +237,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         shutdown: Some(tx),
         server: Some(server),
         _dir: dir,
+        _database: database,
     }
 }
 
@@ -167,11 +308,12 @@ impl TestApp {
     /// The password hash stored for `email`.
     pub async fn stored_hash(&self, email: &str) -> String {
         let email = Email::parse(email).expect("a valid email");
-        let user = match &self.store {
-            AnyStore::Sqlite(s) => s.user_by_email(&email).await,
-        };
-        user.expect("the store answers")
-            .expect("the user exists")
+        let user = self
+            .store
+            .user_by_email(&email)
+            .await
+            .expect("the store answers");
+        user.expect("the user exists")
             .password_hash
             .as_str()
             .to_owned()
@@ -182,16 +324,16 @@ impl TestApp {
     pub async fn store_hash(&self, email: &str, hash: &str) {
         let email = Email::parse(email).expect("a valid email");
         let hash = PasswordHash::from_stored(hash.to_owned());
-        let now = time::OffsetDateTime::now_utc();
-        let done = match &self.store {
-            AnyStore::Sqlite(s) => {
-                match s.user_by_email(&email).await.expect("the store answers") {
-                    Some(user) => s.set_password_hash(user.id, &hash, now).await,
-                    None => panic!("no user {email}"),
-                }
-            }
-        };
-        done.expect("the hash is stored");
+        let user = self
+            .store
+            .user_by_email(&email)
+            .await
+            .expect("the store answers")
+            .expect("the user exists");
+        self.store
+            .set_password_hash(user.id, &hash)
+            .await
+            .expect("the hash is stored");
     }
 
     /// The URL of a path.
@@ -330,11 +472,30 @@ async fn read(response: reqwest::Response) -> Reply {
 #[macro_export]
 macro_rules! conformance {
     ($($name:ident),+ $(,)?) => {
+        #[cfg(feature = "sqlite")]
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     super::$name($crate::Backend::Sqlite).await;
+                }
+            )+
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await;
+                }
+            )+
+        }
+        #[cfg(feature = "mysql")]
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::Backend::MySql).await;
                 }
             )+
         }

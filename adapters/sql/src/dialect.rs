@@ -113,21 +113,25 @@ impl Dialect {
                         .to_owned(),
                 )
             }
-            // "Duplicate entry 'x' for key 'users.uq_users_email'" (MySQL 8 prefixes the
-            // table); SQL Server: "... constraint 'uq_users_email' ..." or "... unique
-            // index 'uq_users_email' ...".
-            Self::MySql => quoted_after(message, "for key '"),
-            Self::MsSql => quoted_after(message, "constraint '")
-                .or_else(|| quoted_after(message, "unique index '")),
+            // MySQL: "Duplicate entry 'x' for key 'users.uq_users_email'" (MySQL 8 prefixes
+            // the table), "Check constraint 'ck_products_stock' is violated."; MariaDB:
+            // "CONSTRAINT `ck_products_stock` failed for `db`.`products`"; foreign keys on
+            // both: "… CONSTRAINT `fk_orders_user` FOREIGN KEY …".
+            Self::MySql => quoted_after(message, "for key '", '\'')
+                .or_else(|| quoted_after(message, "Check constraint '", '\''))
+                .or_else(|| quoted_after(message, "CONSTRAINT `", '`')),
+            // SQL Server: "… constraint 'uq_users_email' …" or "… unique index 'uq_users_email' …".
+            Self::MsSql => quoted_after(message, "constraint '", '\'')
+                .or_else(|| quoted_after(message, "unique index '", '\'')),
             Self::Postgres => None,
         }
     }
 }
 
-/// The quoted name after `marker`, without any `table.` prefix.
-fn quoted_after(message: &str, marker: &str) -> Option<String> {
+/// The name after `marker` up to `close`, without any `table.` prefix.
+fn quoted_after(message: &str, marker: &str, close: char) -> Option<String> {
     let rest = &message[message.find(marker)? + marker.len()..];
-    let quoted = &rest[..rest.find('\'')?];
+    let quoted = &rest[..rest.find(close)?];
     Some(quoted.rsplit('.').next()?.to_owned())
 }
 

@@ -64,13 +64,17 @@ macro_rules! migration_set {
 }
 
 const SQLITE: &[Migration] = migration_set!("sqlite": (1, "0001", "init"));
+const POSTGRES: &[Migration] = migration_set!("postgres": (1, "0001", "init"));
+const MYSQL: &[Migration] = migration_set!("mysql": (1, "0001", "init"));
 
 /// The migrations for a dialect, in order.
 pub fn migrations(dialect: Dialect) -> &'static [Migration] {
     match dialect {
         Dialect::Sqlite => SQLITE,
-        // Added with their adapters (issues #4 and #5).
-        Dialect::Postgres | Dialect::MySql | Dialect::MsSql => &[],
+        Dialect::Postgres => POSTGRES,
+        Dialect::MySql => MYSQL,
+        // Added with its adapter (issue #5).
+        Dialect::MsSql => &[],
     }
 }
 
@@ -164,6 +168,39 @@ pub async fn migrate<E: Executor>(exec: &E) -> Result<usize, MigrationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_dialect_has_the_same_migration_numbers_and_constraint_names() {
+        for dialect in [Dialect::Postgres, Dialect::MySql] {
+            let (these, sqlite) = (migrations(dialect), migrations(Dialect::Sqlite));
+            assert_eq!(
+                these.iter().map(|m| m.version).collect::<Vec<_>>(),
+                sqlite.iter().map(|m| m.version).collect::<Vec<_>>()
+            );
+            for (m, s) in these.iter().zip(sqlite) {
+                let names = |sql: &str| -> Vec<String> {
+                    let mut names: Vec<String> = sql
+                        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .filter(|w| {
+                            ["pk_", "uq_", "ck_", "fk_", "ix_"]
+                                .iter()
+                                .any(|p| w.starts_with(p))
+                        })
+                        .map(str::to_owned)
+                        .collect();
+                    names.sort();
+                    names.dedup();
+                    names
+                };
+                assert_eq!(
+                    names(m.sql),
+                    names(s.sql),
+                    "{dialect:?} migration {}",
+                    m.version
+                );
+            }
+        }
+    }
 
     #[test]
     fn sqlite_migrations_are_numbered_from_one_and_checksummed() {

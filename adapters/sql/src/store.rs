@@ -671,7 +671,8 @@ impl<E: Executor> AuthRepository for SqlStore<E> {
 
 impl<E: Executor> StoreHealth for SqlStore<E> {
     async fn ping(&self) -> Result<(), StoreError> {
-        self.fetch(&self.st.ping, &[], COUNT_KINDS).await.map(drop)
+        // No columns decoded: `SELECT 1` is a different integer type per database.
+        self.fetch(&self.st.ping, &[], &[]).await.map(drop)
     }
 }
 

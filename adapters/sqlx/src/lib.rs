@@ -10,8 +10,63 @@ use mercado_sql::{DbError, DbErrorKind, Dialect, Executor, Kind, Row, Transactio
 use sqlx::query::Query;
 use sqlx::{Database, IntoArguments, Pool};
 
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+
+/// `Backend::bind` and `Backend::decode` for databases with native UUID, DECIMAL, boolean
+/// and timestamp types (PostgreSQL, MySQL/MariaDB): one text, expanded in each impl.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+macro_rules! native_types {
+    () => {
+        fn bind<'q>(
+            query: Query<'q, Self, Args<'q, Self>>,
+            value: &'q Value,
+        ) -> Query<'q, Self, Args<'q, Self>> {
+            match value {
+                Value::Null(Kind::Bool) => query.bind(None::<bool>),
+                Value::Null(Kind::Int) => query.bind(None::<i64>),
+                Value::Null(Kind::Text) => query.bind(None::<String>),
+                Value::Null(Kind::Uuid) => query.bind(None::<Uuid>),
+                Value::Null(Kind::Money) => query.bind(None::<Decimal>),
+                Value::Null(Kind::Time) => query.bind(None::<OffsetDateTime>),
+                Value::Bool(v) => query.bind(*v),
+                Value::Int(v) => query.bind(*v),
+                Value::Text(v) => query.bind(v.as_str()),
+                Value::Uuid(v) => query.bind(*v),
+                Value::Money(v) => query.bind(*v),
+                Value::Time(v) => query.bind(*v),
+            }
+        }
+
+        fn decode(
+            row: &<Self as sqlx::Database>::Row,
+            i: usize,
+            kind: Kind,
+        ) -> Result<Value, sqlx::Error> {
+            let decoded = match kind {
+                Kind::Bool => row.try_get::<Option<bool>, _>(i)?.map(Value::Bool),
+                Kind::Int => row.try_get::<Option<i64>, _>(i)?.map(Value::Int),
+                // Unchecked: MariaDB reports `utf8mb4_bin` text as VARBINARY, which sqlx's
+                // type check refuses for String; the bytes are UTF-8 all the same.
+                Kind::Text => row
+                    .try_get_unchecked::<Option<String>, _>(i)?
+                    .map(Value::Text),
+                Kind::Uuid => row.try_get::<Option<Uuid>, _>(i)?.map(Value::Uuid),
+                Kind::Money => row.try_get::<Option<Decimal>, _>(i)?.map(Value::Money),
+                Kind::Time => row
+                    .try_get::<Option<OffsetDateTime>, _>(i)?
+                    .map(Value::Time),
+            };
+            Ok(decoded.unwrap_or(Value::Null(kind)))
+        }
+    };
+}
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use native_types;
 
 /// Arguments of a query on database `DB`.
 type Args<'q, DB> = <DB as Database>::Arguments<'q>;

@@ -205,28 +205,31 @@ impl<S: Store> Commands<S> {
         }
     }
 
-    /// Checks a login. Failures are counted per login name; past the limit, attempts are
+    /// Checks a login. Failures are counted per email; past the limit, attempts are
     /// refused before any hashing. An unknown email spends one hash like a wrong password.
     /// A valid password in an older scheme, or with fewer rounds, is re-hashed.
     ///
     /// # Errors
     /// [`LogInError`].
     pub async fn log_in(&self, login: &str, password: &str) -> Result<User, LogInError> {
+        let password = Password::candidate(password);
+        // Only a well-formed email can ever log in, so only those are counted; anything
+        // else still spends one hash, like a wrong password.
+        let Ok(email) = Email::parse(login) else {
+            self.ctx.hasher.verify_nothing(&password).await;
+            return Err(LogInError::InvalidCredentials);
+        };
         let now = self.now();
         let config = &self.ctx.config;
-        let key = login.trim().to_lowercase();
+        let key = email.as_str();
         let since = now - config.login_window;
-        let (failures, oldest) = self.ctx.store.login_failures_since(&key, since).await?;
+        let (failures, oldest) = self.ctx.store.login_failures_since(key, since).await?;
         if failures >= config.login_max_failures {
             let until = oldest.unwrap_or(now) + config.login_window;
             let retry_after_secs = (until - now).whole_seconds().max(1).unsigned_abs();
             return Err(LogInError::Throttled { retry_after_secs });
         }
-        let password = Password::candidate(password);
-        let user = match Email::parse(login) {
-            Ok(email) => self.ctx.store.user_by_email(&email).await?,
-            Err(_) => None,
-        };
+        let user = self.ctx.store.user_by_email(&email).await?;
         let verification = match &user {
             Some(user) => self.ctx.hasher.verify(&password, &user.password_hash).await,
             None => {
@@ -235,14 +238,11 @@ impl<S: Store> Commands<S> {
             }
         };
         let (Some(user), Verification::Valid { needs_rehash }) = (user, verification) else {
-            self.ctx
-                .store
-                .record_login_failure(&key, now, since)
-                .await?;
+            self.ctx.store.record_login_failure(key, now, since).await?;
             return Err(LogInError::InvalidCredentials);
         };
         if failures > 0 {
-            self.ctx.store.clear_login_failures(&key).await?;
+            self.ctx.store.clear_login_failures(key).await?;
         }
         if !user.is_active {
             return Err(LogInError::Inactive);

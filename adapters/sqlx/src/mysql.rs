@@ -1,0 +1,54 @@
+//! MySQL 8 and MariaDB 10.6+: native types, their retryable error codes, and the pool.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use mercado_sql::{Dialect, Kind, Value};
+use rust_decimal::Decimal;
+use sqlx::MySql;
+use sqlx::Row as _;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::query::Query;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Args, Backend, RowsAffected, SqlxExecutor, native_types};
+
+/// The MySQL/MariaDB executor.
+pub type MySqlExecutor = SqlxExecutor<MySql>;
+
+impl RowsAffected for sqlx::mysql::MySqlQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl Backend for MySql {
+    const DIALECT: Dialect = Dialect::MySql;
+    const BEGIN: &'static str = "BEGIN";
+
+    native_types!();
+
+    fn is_retryable(code: &str) -> bool {
+        // sqlx reports the SQLSTATE; a deadlock (ER_LOCK_DEADLOCK) is 40001.
+        code == "40001"
+    }
+}
+
+/// Opens a pool on a `mysql://` or `mariadb://` URL (sessions in UTC). Acquiring a
+/// connection gives up after a few seconds, so requests answer 503 while it is down.
+///
+/// # Errors
+/// When the URL is malformed or the server cannot be reached.
+pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlExecutor, sqlx::Error> {
+    let url = url
+        .strip_prefix("mariadb://")
+        .map_or_else(|| url.to_owned(), |rest| format!("mysql://{rest}"));
+    let options = MySqlConnectOptions::from_str(&url)?.timezone(Some("+00:00".to_owned()));
+    let pool = MySqlPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_with(options)
+        .await?;
+    Ok(SqlxExecutor::new(pool.clone(), pool))
+}

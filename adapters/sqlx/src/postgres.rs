@@ -1,0 +1,51 @@
+//! PostgreSQL: native types, its retryable error codes, and the pool.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use mercado_sql::{Dialect, Kind, Value};
+use rust_decimal::Decimal;
+use sqlx::Postgres;
+use sqlx::Row as _;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::query::Query;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Args, Backend, RowsAffected, SqlxExecutor, native_types};
+
+/// The PostgreSQL executor.
+pub type PgExecutor = SqlxExecutor<Postgres>;
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl Backend for Postgres {
+    const DIALECT: Dialect = Dialect::Postgres;
+    const BEGIN: &'static str = "BEGIN";
+
+    native_types!();
+
+    fn is_retryable(code: &str) -> bool {
+        // serialization_failure, deadlock_detected
+        matches!(code, "40001" | "40P01")
+    }
+}
+
+/// Opens a pool on a `postgres://` URL. Acquiring a connection gives up after a few
+/// seconds, so that requests answer 503 rather than hang while the database is down.
+///
+/// # Errors
+/// When the URL is malformed or the server cannot be reached.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgExecutor, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?;
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_with(options)
+        .await?;
+    Ok(SqlxExecutor::new(pool.clone(), pool))
+}

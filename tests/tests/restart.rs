@@ -1,0 +1,161 @@
+//! The database server stops and comes back: readiness and every request that needs the
+//! database answer 503 within seconds (never a hang, never a 500), and the server recovers
+//! by itself, with no committed order lost. This is its own test binary because cargo
+//! runs test binaries one at a time, so no other test sees the servers down.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use mercado_tests::{Backend, TestApp, spawn_app};
+
+/// A database server this machine runs, stopped and started as the machine starts it.
+#[derive(Debug, Clone, Copy)]
+enum Service {
+    Postgres,
+    MariaDb,
+}
+
+impl Service {
+    fn shell(script: &str) -> bool {
+        Command::new("sh")
+            .args(["-c", script])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn stop(self) {
+        let stopped = match self {
+            Self::Postgres => Self::shell(
+                "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main stop -m fast",
+            ),
+            Self::MariaDb => Self::shell(
+                "start-stop-daemon --stop --oknodo --retry 30 --exec /usr/sbin/mariadbd",
+            ),
+        };
+        assert!(stopped, "{self:?} stops");
+    }
+
+    fn start(self) {
+        match self {
+            Self::Postgres => Self::shell(
+                "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+            ),
+            Self::MariaDb => Self::shell(
+                "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
+            ),
+        };
+    }
+
+    fn is_up(self) -> bool {
+        match self {
+            Self::Postgres => Self::shell("pg_isready -q -h 127.0.0.1 -p 5432"),
+            Self::MariaDb => Self::shell("mysqladmin -h 127.0.0.1 -u root ping >/dev/null 2>&1"),
+        }
+    }
+
+    fn wait_until(self, up: bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.is_up() != up {
+            assert!(Instant::now() < deadline, "{self:?} up={up} within 60 s");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Brings the server back whatever happens to the test.
+struct Restore(Service);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if !self.0.is_up() {
+            self.0.start();
+            self.0.wait_until(true);
+        }
+    }
+}
+
+async fn answers_within(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    status: u16,
+    limit: Duration,
+) {
+    let started = Instant::now();
+    let reply = tokio::time::timeout(limit, app.get(path, token))
+        .await
+        .unwrap_or_else(|_| panic!("{path} answers within {limit:?}"));
+    assert_eq!(reply.status.as_u16(), status, "{path}: {}", reply.body);
+    if status == 503 {
+        reply.problem(503);
+    }
+    assert!(started.elapsed() < limit);
+}
+
+async fn survives_a_database_restart(backend: Backend, service: Service) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (token, _) = app.new_user().await;
+    let product = app.product(&admin, "Durable", "2.00", 10).await;
+    let id = product["id"].as_str().unwrap().to_owned();
+    let order = app.order(&token, &[(&id, 1)]).await.expect(201);
+    let order_path = format!("/api/v1/orders/{}", order["id"].as_str().unwrap());
+
+    let _restore = Restore(service);
+    tokio::task::spawn_blocking(move || {
+        service.stop();
+        service.wait_until(false);
+    })
+    .await
+    .unwrap();
+
+    let limit = Duration::from_secs(10);
+    answers_within(&app, "/health", None, 200, limit).await;
+    answers_within(&app, "/health/ready", None, 503, limit).await;
+    answers_within(&app, &format!("/api/v1/products/{id}"), None, 503, limit).await;
+    answers_within(&app, "/api/v1/products", None, 503, limit).await;
+    answers_within(&app, &order_path, Some(&token), 503, limit).await;
+    let started = Instant::now();
+    app.order(&token, &[(&id, 1)]).await.problem(503);
+    assert!(started.elapsed() < limit);
+
+    tokio::task::spawn_blocking(move || {
+        service.start();
+        service.wait_until(true);
+    })
+    .await
+    .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.get("/health/ready", None).await.status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the server recovers by itself within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        app.get(&order_path, Some(&token)).await.expect(200),
+        order,
+        "the committed order survived"
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{id}"), None)
+            .await
+            .expect(200)["stock"],
+        9
+    );
+    app.order(&token, &[(&id, 1)]).await.expect(201);
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_stops_and_comes_back() {
+    survives_a_database_restart(Backend::Postgres, Service::Postgres).await;
+}
+
+#[cfg(feature = "mysql")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mariadb_stops_and_comes_back() {
+    survives_a_database_restart(Backend::MySql, Service::MariaDb).await;
+}

@@ -51,7 +51,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let id = request_id(&req);
-        let path = req.uri().path().to_owned();
+        let uri = req.uri().clone();
         let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
         async move {
             let started = Instant::now();
@@ -68,7 +68,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                 && let Some(allow) = self
                     .edge
                     .allow
-                    .allow(&path)
+                    .allow(uri.path())
                     .and_then(|a| HeaderValue::from_str(a).ok())
             {
                 response.headers_mut().insert(header::ALLOW, allow);
@@ -142,11 +142,7 @@ async fn read_limited(
         }
     }
     if seen > limit {
-        return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            "the request body is too large",
-        ));
+        return Err(Problem::payload_too_large());
     }
     Ok(buffer.freeze())
 }

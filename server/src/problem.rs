@@ -136,6 +136,15 @@ impl Problem {
         problem
     }
 
+    /// 413: the body is over the limit.
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "the request body is too large",
+        )
+    }
+
     /// 503: the database does not answer.
     pub fn unavailable() -> Self {
         Self::new(
@@ -297,11 +306,7 @@ pub fn from_error(err: poem::Error) -> Problem {
         Some(ReadBodyError::PayloadTooLarge)
     ) || err.is::<SizedLimitError>()
     {
-        return Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            "the request body is too large",
-        );
+        return Problem::payload_too_large();
     }
     if err.is::<NotFoundError>() {
         return Problem::not_found("no such resource");

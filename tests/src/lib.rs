@@ -62,35 +62,13 @@ struct ScratchDatabase {
 impl ScratchDatabase {
     /// Creates a uniquely named database; returns it and the URL to reach it.
     async fn create(backend: Backend, admin_url: String) -> (Self, String) {
-        use sqlx::Connection;
         let name = format!("mercado_test_{}", uuid::Uuid::now_v7().simple());
         let sql = match backend {
             Backend::MySql => format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"),
             _ => format!("CREATE DATABASE {name}"),
         };
-        let unreachable = |e: sqlx::Error| -> ! {
-            panic!("cannot reach the {backend:?} test server at {admin_url}: {e}")
-        };
-        match backend {
-            #[cfg(feature = "postgres")]
-            Backend::Postgres => {
-                let mut conn = sqlx::PgConnection::connect(&admin_url)
-                    .await
-                    .unwrap_or_else(|e| unreachable(e));
-                sqlx::Executor::execute(&mut conn, sql.as_str())
-                    .await
-                    .expect("CREATE DATABASE");
-            }
-            #[cfg(feature = "mysql")]
-            Backend::MySql => {
-                let mut conn = sqlx::MySqlConnection::connect(&admin_url)
-                    .await
-                    .unwrap_or_else(|e| unreachable(e));
-                sqlx::Executor::execute(&mut conn, sql.as_str())
-                    .await
-                    .expect("CREATE DATABASE");
-            }
-            other => panic!("the {other:?} feature of mercado-tests is off"),
+        if let Err(e) = admin_execute(backend, &admin_url, &sql).await {
+            panic!("cannot create a database on the {backend:?} test server at {admin_url}: {e}");
         }
         let url = with_database(&admin_url, &name);
         (
@@ -106,40 +84,41 @@ impl ScratchDatabase {
 
 impl Drop for ScratchDatabase {
     fn drop(&mut self) {
-        let (backend, admin_url, name) = (self.backend, self.admin_url.clone(), self.name.clone());
+        let (backend, admin_url) = (self.backend, self.admin_url.clone());
+        let sql = match backend {
+            Backend::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            _ => format!("DROP DATABASE IF EXISTS {}", self.name),
+        };
         // Drop runs inside the test's runtime, which cannot block on another future.
         let dropped = std::thread::spawn(move || {
-            use sqlx::Connection;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("a runtime");
-            runtime.block_on(async move {
-                match backend {
-                    #[cfg(feature = "postgres")]
-                    Backend::Postgres => {
-                        let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
-                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        sqlx::Executor::execute(&mut conn, sql.as_str())
-                            .await
-                            .map(drop)
-                    }
-                    #[cfg(feature = "mysql")]
-                    Backend::MySql => {
-                        let mut conn = sqlx::MySqlConnection::connect(&admin_url).await?;
-                        let sql = format!("DROP DATABASE IF EXISTS {name}");
-                        sqlx::Executor::execute(&mut conn, sql.as_str())
-                            .await
-                            .map(drop)
-                    }
-                    _ => Ok(()),
-                }
-            })
+            runtime.block_on(admin_execute(backend, &admin_url, &sql))
         })
         .join();
         if !matches!(dropped, Ok(Ok(()))) {
             eprintln!("could not drop test database {}: {dropped:?}", self.name);
         }
+    }
+}
+
+/// Runs one statement on a fresh admin connection to `backend`'s server.
+async fn admin_execute(backend: Backend, admin_url: &str, sql: &str) -> Result<(), sqlx::Error> {
+    async fn on<C: sqlx::Connection>(url: &str, sql: &str) -> Result<(), sqlx::Error>
+    where
+        for<'c> &'c mut C: sqlx::Executor<'c>,
+    {
+        let mut conn = C::connect(url).await?;
+        sqlx::Executor::execute(&mut conn, sql).await.map(drop)
+    }
+    match backend {
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => on::<sqlx::PgConnection>(admin_url, sql).await,
+        #[cfg(feature = "mysql")]
+        Backend::MySql => on::<sqlx::MySqlConnection>(admin_url, sql).await,
+        other => panic!("the {other:?} feature of mercado-tests is off"),
     }
 }
 

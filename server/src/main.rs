@@ -33,6 +33,13 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Exit 0 if the server at MERCADO_BIND answers GET /health with 200 (container
+    /// health checks; needs no shell or curl).
+    Healthcheck {
+        /// Check this address instead (host:port).
+        #[arg(long)]
+        addr: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -56,6 +63,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> Result<(), String> {
+    if let Command::Healthcheck { addr } = command {
+        return healthcheck(addr).await;
+    }
     if let Command::Openapi = command {
         println!(
             "{}",
@@ -98,7 +108,51 @@ async fn run(command: Command) -> Result<(), String> {
                 Err(format!("a user with email {email} already exists"))
             }
         }
-        Command::Openapi => unreachable!("handled above"),
+        Command::Openapi | Command::Healthcheck { .. } => unreachable!("handled above"),
+    }
+}
+
+/// GET /health on `addr`, or on MERCADO_BIND with an unspecified IP (`0.0.0.0`, `[::]`)
+/// read as loopback. Reads no other setting, so it works wherever the server does.
+async fn healthcheck(addr: Option<String>) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = match addr {
+        Some(addr) => addr,
+        None => {
+            let bind = std::env::var("MERCADO_BIND").unwrap_or_else(|_| "127.0.0.1:8000".into());
+            let mut bind: std::net::SocketAddr = bind
+                .trim()
+                .parse()
+                .map_err(|e| format!("MERCADO_BIND: {e}"))?;
+            if bind.ip().is_unspecified() {
+                bind.set_ip(match bind.ip() {
+                    std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            bind.to_string()
+        }
+    };
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await?;
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(head)
+    };
+    // Under the container runtime's own 5 s limit, so the answer is ours, not a kill.
+    let head = tokio::time::timeout(std::time::Duration::from_secs(3), probe)
+        .await
+        .map_err(|_| format!("{addr}: no answer within 3 s"))?
+        .map_err(|e| format!("{addr}: {e}"))?;
+    match &head {
+        b"HTTP/1.1 200" => Ok(()),
+        other => Err(format!(
+            "{addr}: /health answered {}",
+            String::from_utf8_lossy(other)
+        )),
     }
 }
 

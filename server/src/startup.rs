@@ -74,6 +74,9 @@ pub enum AnyStore {
     /// MySQL or MariaDB.
     #[cfg(feature = "mysql")]
     MySql(SqlStore<mercado_sqlx::mysql::MySqlExecutor>),
+    /// SQL Server.
+    #[cfg(feature = "mssql")]
+    MsSql(SqlStore<mercado_tiberius::MsExecutor>),
 }
 
 /// Runs `$body` with `$s` bound to the concrete store inside an [`AnyStore`].
@@ -86,6 +89,8 @@ macro_rules! with_store {
             AnyStore::Postgres($s) => $body,
             #[cfg(feature = "mysql")]
             AnyStore::MySql($s) => $body,
+            #[cfg(feature = "mssql")]
+            AnyStore::MsSql($s) => $body,
         }
     };
 }
@@ -96,8 +101,20 @@ fn feature_for(scheme: &str) -> Option<&'static str> {
         "sqlite" => Some("sqlite"),
         "postgres" | "postgresql" => Some("postgres"),
         "mysql" | "mariadb" => Some("mysql"),
-        "mssql" | "sqlserver" => Some("mssql"),
+        "mssql" | "sqlserver" | "jdbc" | "ado.net" => Some("mssql"),
         _ => None,
+    }
+}
+
+/// The scheme of a database URL, lower-cased. An ADO.NET connection string
+/// (`Server=tcp:host,1433;Database=…`) has none and names SQL Server: `ado.net` here.
+fn scheme_of(url: &str) -> String {
+    let url = url.trim();
+    let scheme = url.split(':').next().unwrap_or(url).to_ascii_lowercase();
+    if feature_for(&scheme).is_none() && !url.contains("://") && url.contains('=') {
+        "ado.net".to_owned()
+    } else {
+        scheme
     }
 }
 
@@ -108,10 +125,7 @@ impl AnyStore {
     /// [`StartupError`] for an unknown or not compiled-in scheme, or a failed connection.
     pub async fn open(settings: &Settings) -> Result<Self, StartupError> {
         let url = settings.database_url.as_str();
-        let scheme = url
-            .split_once(':')
-            .map_or(url, |(s, _)| s)
-            .to_ascii_lowercase();
+        let scheme = scheme_of(url);
         let feature =
             feature_for(&scheme).ok_or_else(|| StartupError::UnknownScheme(scheme.clone()))?;
         let connect_error = |e: &dyn std::fmt::Display| StartupError::Connect(e.to_string());
@@ -136,6 +150,13 @@ impl AnyStore {
                     .await
                     .map_err(|e| connect_error(&e))?;
                 Ok(Self::MySql(SqlStore::new(exec)))
+            }
+            #[cfg(feature = "mssql")]
+            "mssql" => {
+                let exec = mercado_tiberius::connect(url, settings.db_max_connections)
+                    .await
+                    .map_err(|e| connect_error(&e))?;
+                Ok(Self::MsSql(SqlStore::new(exec)))
             }
             _ => Err(StartupError::FeatureMissing { scheme, feature }),
         }
@@ -370,4 +391,32 @@ pub async fn create_superuser(
     Ok(
         with_store!(store, s => state(s.clone(), settings)?.commands.ensure_superuser(email, password).await?),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_scheme_picks_the_adapter_feature() {
+        let cases = [
+            ("sqlite://mercado.db?mode=rwc", Some("sqlite")),
+            ("sqlite::memory:", Some("sqlite")),
+            ("sqlite:mercado.db?mode=rwc", Some("sqlite")),
+            ("PostgreSQL://u@h/db", Some("postgres")),
+            ("mariadb://root@h/db", Some("mysql")),
+            ("mssql://sa:x@h/db?encrypt=true", Some("mssql")),
+            ("sqlserver://sa:x@h/db", Some("mssql")),
+            ("jdbc:sqlserver://h:1433;databaseName=m", Some("mssql")),
+            (
+                "Server=tcp:h,1433;Database=m;User Id=sa;Password=x",
+                Some("mssql"),
+            ),
+            ("oracle://h/db?x=y", None),
+            ("mercado.db", None),
+        ];
+        for (url, feature) in cases {
+            assert_eq!(feature_for(&scheme_of(url)), feature, "{url}");
+        }
+    }
 }

@@ -97,10 +97,23 @@ fn create_superuser_reads_the_password_from_stdin_once() {
 #[test]
 fn a_database_url_without_its_adapter_stops_with_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
-    for (url, expected) in [
+    let cases = [
         ("oracle://db", "unknown scheme `oracle`"),
+        #[cfg(not(feature = "mssql"))]
         ("mssql://sa@localhost/db", "needs the `mssql` feature"),
-    ] {
+        // With the adapter built in: a bad option, then nobody listening on the port.
+        #[cfg(feature = "mssql")]
+        (
+            "mssql://sa:pw@localhost/db?colour=blue",
+            "unknown option `colour`",
+        ),
+        #[cfg(feature = "mssql")]
+        (
+            "mssql://sa:pw@127.0.0.1:9/db",
+            "cannot connect to the database",
+        ),
+    ];
+    for (url, expected) in cases {
         let output = Command::new(BIN)
             .arg("migrate")
             .current_dir(dir.path())
@@ -112,6 +125,23 @@ fn a_database_url_without_its_adapter_stops_with_a_one_line_error() {
         assert!(stderr.contains(expected), "{url}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     }
+}
+
+#[test]
+fn healthcheck_fails_when_nothing_answers() {
+    // Bind and drop a listener: the port is then (almost certainly) closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = Command::new(BIN)
+        .args(["healthcheck", "--addr", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
 }
 
 #[test]
@@ -187,6 +217,14 @@ fn serve_answers_and_stops_gracefully_on_sigterm() {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    // The container health check: MERCADO_BIND's unspecified IP is read as loopback.
+    let port = addr.rsplit(':').next().unwrap();
+    let probe = Command::new(BIN)
+        .arg("healthcheck")
+        .env("MERCADO_BIND", format!("0.0.0.0:{port}"))
+        .output()
+        .unwrap();
+    assert!(probe.status.success(), "{probe:?}");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

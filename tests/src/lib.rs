@@ -25,6 +25,9 @@ pub enum Backend {
     Postgres,
     /// A fresh database on the MySQL/MariaDB server `MERCADO_TEST_MYSQL_URL` names.
     MySql,
+    /// A fresh database on the SQL Server `MERCADO_TEST_MSSQL_URL` names (a `mssql://`
+    /// URL whose user may create databases).
+    MsSql,
 }
 
 impl Backend {
@@ -34,6 +37,7 @@ impl Backend {
             Self::Sqlite => None,
             Self::Postgres => Some("MERCADO_TEST_POSTGRES_URL"),
             Self::MySql => Some("MERCADO_TEST_MYSQL_URL"),
+            Self::MsSql => Some("MERCADO_TEST_MSSQL_URL"),
         }
     }
 
@@ -65,6 +69,11 @@ impl ScratchDatabase {
         let name = format!("mercado_test_{}", uuid::Uuid::now_v7().simple());
         let sql = match backend {
             Backend::MySql => format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"),
+            // Row versioning, as production databases should have it (Azure SQL's default):
+            // readers see the last committed row instead of waiting for writers.
+            Backend::MsSql => format!(
+                "CREATE DATABASE {name}; ALTER DATABASE {name} SET READ_COMMITTED_SNAPSHOT ON"
+            ),
             _ => format!("CREATE DATABASE {name}"),
         };
         if let Err(e) = admin_execute(backend, &admin_url, &sql).await {
@@ -87,6 +96,12 @@ impl Drop for ScratchDatabase {
         let (backend, admin_url) = (self.backend, self.admin_url.clone());
         let sql = match backend {
             Backend::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            // Pooled sessions may still be open on it; end them first.
+            Backend::MsSql => format!(
+                "IF DB_ID(N'{0}') IS NOT NULL BEGIN \
+                 ALTER DATABASE {0} SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE {0}; END",
+                self.name
+            ),
             _ => format!("DROP DATABASE IF EXISTS {}", self.name),
         };
         // Drop runs inside the test's runtime, which cannot block on another future.
@@ -105,7 +120,7 @@ impl Drop for ScratchDatabase {
 }
 
 /// Runs one statement on a fresh admin connection to `backend`'s server.
-async fn admin_execute(backend: Backend, admin_url: &str, sql: &str) -> Result<(), sqlx::Error> {
+async fn admin_execute(backend: Backend, admin_url: &str, sql: &str) -> Result<(), String> {
     async fn on<C: sqlx::Connection>(url: &str, sql: &str) -> Result<(), sqlx::Error>
     where
         for<'c> &'c mut C: sqlx::Executor<'c>,
@@ -115,9 +130,24 @@ async fn admin_execute(backend: Backend, admin_url: &str, sql: &str) -> Result<(
     }
     match backend {
         #[cfg(feature = "postgres")]
-        Backend::Postgres => on::<sqlx::PgConnection>(admin_url, sql).await,
+        Backend::Postgres => on::<sqlx::PgConnection>(admin_url, sql)
+            .await
+            .map_err(|e| e.to_string()),
         #[cfg(feature = "mysql")]
-        Backend::MySql => on::<sqlx::MySqlConnection>(admin_url, sql).await,
+        Backend::MySql => on::<sqlx::MySqlConnection>(admin_url, sql)
+            .await
+            .map_err(|e| e.to_string()),
+        #[cfg(feature = "mssql")]
+        Backend::MsSql => {
+            use mercado_sql::Executor as _;
+            let exec = mercado_tiberius::connect(admin_url, 1)
+                .await
+                .map_err(|e| e.to_string())?;
+            exec.execute(sql, &[])
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
         other => panic!("the {other:?} feature of mercado-tests is off"),
     }
 }
@@ -475,6 +505,15 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     super::$name($crate::Backend::MySql).await;
+                }
+            )+
+        }
+        #[cfg(feature = "mssql")]
+        mod mssql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::Backend::MsSql).await;
                 }
             )+
         }

@@ -120,11 +120,33 @@ impl Dialect {
             Self::MySql => quoted_after(message, "for key '", '\'')
                 .or_else(|| quoted_after(message, "Check constraint '", '\''))
                 .or_else(|| quoted_after(message, "CONSTRAINT `", '`')),
-            // SQL Server: "… constraint 'uq_users_email' …" or "… unique index 'uq_users_email' …".
+            // SQL Server 2627: "Violation of UNIQUE KEY constraint 'uq_users_email'. …",
+            // 2601: "… with unique index 'uq_users_email'. …", 547: "The UPDATE statement
+            // conflicted with the CHECK constraint "ck_products_stock". …".
             Self::MsSql => quoted_after(message, "constraint '", '\'')
-                .or_else(|| quoted_after(message, "unique index '", '\'')),
+                .or_else(|| quoted_after(message, "unique index '", '\''))
+                .or_else(|| quoted_after(message, "constraint \"", '"')),
             Self::Postgres => None,
         }
+    }
+}
+
+#[cfg(test)]
+impl Dialect {
+    /// Every dialect.
+    pub(crate) const ALL: [Self; 4] = [Self::Sqlite, Self::Postgres, Self::MySql, Self::MsSql];
+
+    /// Parses `sql` with sqlparser's grammar for this database: a real parser per
+    /// dialect reads every statement and migration in the tests.
+    pub(crate) fn parse(self, sql: &str) -> Result<(), sqlparser::parser::ParserError> {
+        use sqlparser::dialect::{MsSqlDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+        let grammar: &dyn sqlparser::dialect::Dialect = match self {
+            Self::Sqlite => &SQLiteDialect {},
+            Self::Postgres => &PostgreSqlDialect {},
+            Self::MySql => &MySqlDialect {},
+            Self::MsSql => &MsSqlDialect {},
+        };
+        sqlparser::parser::Parser::parse_sql(grammar, sql).map(drop)
     }
 }
 
@@ -199,6 +221,12 @@ mod tests {
                 .constraint_from_message("Cannot insert duplicate key row in object 'dbo.users' with unique index 'uq_users_email'.")
                 .as_deref(),
             Some("uq_users_email")
+        );
+        assert_eq!(
+            Dialect::MsSql
+                .constraint_from_message("The UPDATE statement conflicted with the CHECK constraint \"ck_products_stock\". The conflict occurred in database \"m\", table \"dbo.products\", column 'stock'.")
+                .as_deref(),
+            Some("ck_products_stock")
         );
         assert_eq!(
             Dialect::Sqlite

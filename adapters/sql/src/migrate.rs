@@ -66,6 +66,7 @@ macro_rules! migration_set {
 const SQLITE: &[Migration] = migration_set!("sqlite": (1, "0001", "init"));
 const POSTGRES: &[Migration] = migration_set!("postgres": (1, "0001", "init"));
 const MYSQL: &[Migration] = migration_set!("mysql": (1, "0001", "init"));
+const MSSQL: &[Migration] = migration_set!("mssql": (1, "0001", "init"));
 
 /// The migrations for a dialect, in order.
 pub fn migrations(dialect: Dialect) -> &'static [Migration] {
@@ -73,8 +74,7 @@ pub fn migrations(dialect: Dialect) -> &'static [Migration] {
         Dialect::Sqlite => SQLITE,
         Dialect::Postgres => POSTGRES,
         Dialect::MySql => MYSQL,
-        // Added with its adapter (issue #5).
-        Dialect::MsSql => &[],
+        Dialect::MsSql => MSSQL,
     }
 }
 
@@ -171,7 +171,7 @@ mod tests {
 
     #[test]
     fn every_dialect_has_the_same_migration_numbers_and_constraint_names() {
-        for dialect in [Dialect::Postgres, Dialect::MySql] {
+        for dialect in [Dialect::Postgres, Dialect::MySql, Dialect::MsSql] {
             let (these, sqlite) = (migrations(dialect), migrations(Dialect::Sqlite));
             assert_eq!(
                 these.iter().map(|m| m.version).collect::<Vec<_>>(),
@@ -198,6 +198,22 @@ mod tests {
                     "{dialect:?} migration {}",
                     m.version
                 );
+            }
+        }
+    }
+
+    /// Each dialect's parser reads its migrations and its bookkeeping table.
+    #[test]
+    fn every_migration_parses_in_its_own_dialect() {
+        for dialect in Dialect::ALL {
+            for sql in migrations(dialect)
+                .iter()
+                .map(|m| m.sql)
+                .chain([create_table(dialect)])
+            {
+                if let Err(e) = dialect.parse(sql) {
+                    panic!("{dialect:?} does not parse its migration: {e}\n{sql}");
+                }
             }
         }
     }

@@ -1,0 +1,203 @@
+//! Mercado's executor for SQL Server: tiberius sessions pooled by bb8 (bb8-tiberius),
+//! speaking the SQL layer's `MsSql` dialect.
+//!
+//! What SQL Server asks of a client, and where it is done:
+//! - every result stream is read to its end before a connection is used again or pooled
+//!   ([`pool::Connection`]), and a connection whose request was cut off is closed rather
+//!   than pooled;
+//! - transactions are explicit (`BEGIN TRANSACTION`), with `XACT_ABORT ON` so an error
+//!   rolls the whole transaction back on the server; a [`MsTransaction`] dropped without
+//!   commit rolls back before its connection returns to the pool, and one that cannot
+//!   roll back is closed;
+//! - unique violations (2627/2601), check and foreign-key violations (547) and deadlocks
+//!   (1205) map to the same errors as on every other database ([`error`]).
+
+mod config;
+mod error;
+mod pool;
+mod types;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bb8::{ManageConnection, PooledConnection, RunError};
+use mercado_sql::{DbError, DbErrorKind, Dialect, Executor, Kind, Row, Transaction, Value};
+
+pub use config::{ConfigError, parse_config};
+
+use pool::Manager;
+
+/// How long a request waits for a pooled connection before the database counts as
+/// unavailable (503), as on the other databases.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A pool of SQL Server sessions.
+#[derive(Debug, Clone)]
+pub struct MsExecutor {
+    pool: bb8::Pool<Manager>,
+    closed: Arc<AtomicBool>,
+}
+
+/// Why the pool could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL or connection string is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The first connection failed (server down, login refused, TLS, …).
+    #[error("{0}")]
+    Connect(String),
+}
+
+/// Opens a pool of up to `max_connections` on a `mssql://`/`sqlserver://` URL, an
+/// ADO.NET string or a JDBC URL (see [`parse_config`]). One connection is made at once,
+/// so a wrong address, login or certificate fails here with the server's reason.
+///
+/// # Errors
+/// [`ConnectError`].
+pub async fn connect(url: &str, max_connections: u32) -> Result<MsExecutor, ConnectError> {
+    let manager = Manager(bb8_tiberius::ConnectionManager::new(parse_config(url)?));
+    let first = manager
+        .connect()
+        .await
+        .map_err(|e| ConnectError::Connect(e.to_string()))?;
+    let pool = bb8::Pool::builder()
+        .max_size(max_connections)
+        .connection_timeout(ACQUIRE_TIMEOUT)
+        .error_sink(Box::new(LogSink))
+        .build_unchecked(manager);
+    // The pool is empty and below its size, so it takes the connection.
+    let _ = pool.add(first);
+    Ok(MsExecutor {
+        pool,
+        closed: Arc::new(AtomicBool::new(false)),
+    })
+}
+
+/// Logs why background connection attempts fail; requests meanwhile get 503.
+#[derive(Debug, Clone, Copy)]
+struct LogSink;
+
+impl bb8::ErrorSink<bb8_tiberius::Error> for LogSink {
+    fn sink(&self, error: bb8_tiberius::Error) {
+        tracing::warn!(%error, "SQL Server connection failed");
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<bb8_tiberius::Error>> {
+        Box::new(*self)
+    }
+}
+
+impl MsExecutor {
+    /// Refuses new work from now on; idle connections close when the last clone drops.
+    pub async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    async fn connection(&self) -> Result<PooledConnection<'static, Manager>, DbError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(DbError::new(DbErrorKind::Unavailable, "the pool is closed"));
+        }
+        self.pool.get_owned().await.map_err(|e| match e {
+            RunError::User(e) => DbError::new(DbErrorKind::Unavailable, e.to_string()),
+            RunError::TimedOut => DbError::new(
+                DbErrorKind::Unavailable,
+                "timed out waiting for a SQL Server connection",
+            ),
+        })
+    }
+}
+
+impl Executor for MsExecutor {
+    type Tx = MsTransaction;
+
+    fn dialect(&self) -> Dialect {
+        Dialect::MsSql
+    }
+
+    async fn fetch(
+        &self,
+        sql: &str,
+        params: &[Value],
+        kinds: &[Kind],
+    ) -> Result<Vec<Row>, DbError> {
+        self.connection().await?.fetch(sql, params, kinds).await
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        self.connection().await?.execute(sql, params).await
+    }
+
+    async fn begin(&self) -> Result<MsTransaction, DbError> {
+        let mut conn = self.connection().await?;
+        // On failure the connection is dropped marked "in transaction", so it is closed.
+        conn.begin().await?;
+        Ok(MsTransaction { conn: Some(conn) })
+    }
+}
+
+/// An open transaction on one pooled session.
+pub struct MsTransaction {
+    /// `None` once committed.
+    conn: Option<PooledConnection<'static, Manager>>,
+}
+
+impl std::fmt::Debug for MsTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MsTransaction")
+            .field("open", &self.conn.is_some())
+            .finish()
+    }
+}
+
+impl MsTransaction {
+    fn conn(&mut self) -> &mut pool::Connection {
+        self.conn
+            .as_mut()
+            .expect("a transaction is only used before commit, which consumes it")
+    }
+}
+
+impl Transaction for MsTransaction {
+    async fn fetch(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        kinds: &[Kind],
+    ) -> Result<Vec<Row>, DbError> {
+        self.conn().fetch(sql, params, kinds).await
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        self.conn().execute(sql, params).await
+    }
+
+    async fn execute_script(&mut self, script: &str) -> Result<(), DbError> {
+        self.conn().batch(script).await
+    }
+
+    async fn commit(mut self) -> Result<(), DbError> {
+        let mut conn = self.conn.take().expect("commit runs once");
+        // On failure the connection is dropped still marked "in transaction": closed.
+        conn.commit().await
+    }
+}
+
+impl Drop for MsTransaction {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        // Roll back on the same session before bb8 may hand it out again. Without a
+        // runtime (process exit) the connection drops marked "in transaction", bb8 closes
+        // it, and the server rolls back when the session ends.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = conn.rollback().await {
+                    tracing::warn!(%error, "rollback failed; closing the connection");
+                }
+            });
+        }
+    }
+}

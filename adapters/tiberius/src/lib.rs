@@ -201,3 +201,43 @@ impl Drop for MsTransaction {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_malformed_url_is_refused_before_any_connection() {
+        let err = connect("mssql://sa:pw@localhost/db?colour=blue", 2)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ConnectError::Config(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_fails_at_connect_with_the_reason() {
+        // Port 9 (discard) is closed on loopback: the connection is refused.
+        let err = connect("mssql://sa:pw@127.0.0.1:9/db", 2)
+            .await
+            .unwrap_err();
+        let ConnectError::Connect(message) = err else {
+            panic!("{err}")
+        };
+        assert!(message.to_lowercase().contains("refused"), "{message}");
+        assert!(!message.contains("pw@"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_hangs_up_during_login_is_a_connect_error() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let peer = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            drop(stream);
+        });
+        let url = format!("mssql://sa:pw@127.0.0.1:{port}/db?encrypt=false");
+        let err = connect(&url, 2).await.unwrap_err();
+        assert!(matches!(err, ConnectError::Connect(_)), "{err}");
+        peer.await.unwrap();
+    }
+}

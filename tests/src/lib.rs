@@ -121,6 +121,7 @@ impl Drop for ScratchDatabase {
 
 /// Runs one statement on a fresh admin connection to `backend`'s server.
 async fn admin_execute(backend: Backend, admin_url: &str, sql: &str) -> Result<(), String> {
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     async fn on<C: sqlx::Connection>(url: &str, sql: &str) -> Result<(), sqlx::Error>
     where
         for<'c> &'c mut C: sqlx::Executor<'c>,

@@ -2,14 +2,14 @@
 //! caused them. Delivery (mails, jobs) happens elsewhere, at least once, so consumers
 //! deduplicate on [`Event::id`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{Email, Order, OrderId, ProductId, ProductName, UserId};
 
 /// An event with its identity and time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// Unique per event (UUID v7): the idempotency key for consumers.
     pub id: Uuid,
@@ -32,7 +32,7 @@ impl Event {
 }
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all_fields = "snake_case")]
 pub enum DomainEvent {
     /// A user signed up (or was created as superuser).
@@ -74,7 +74,7 @@ pub enum DomainEvent {
 }
 
 /// An order line as events carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventLine {
     /// The product.
     pub product_id: ProductId,

@@ -272,6 +272,69 @@ pub trait AuthRepository: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// A claim on outbox events: who claims, how many at most, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// The deliverer, unique per worker process and loop.
+    pub claimer: uuid::Uuid,
+    /// Events to claim at most.
+    pub limit: usize,
+    /// Now: events whose lease or backoff ended by then are claimable.
+    pub now: OffsetDateTime,
+    /// The lease: unless completed or retried first, the events are claimable again then.
+    pub until: OffsetDateTime,
+}
+
+/// An event handed to a deliverer, with the number of claims including this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedEvent {
+    /// The event.
+    pub event: Event,
+    /// How many times it was claimed, this claim included (1 on the first delivery).
+    pub attempts: u32,
+}
+
+/// The outbox, as deliverers see it: events are claimed under a lease, in the order they
+/// were recorded, and each is either completed or put back with a retry time. Any number
+/// of deliverers may claim at once; no event is held by two of them.
+pub trait OutboxRepository: Send + Sync {
+    /// Claims up to `claim.limit` undelivered events whose lease or backoff has ended.
+    /// A row whose payload no longer parses is parked (never claimable again, its error
+    /// recorded) rather than returned or left to block the queue.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn claim_events(
+        &self,
+        claim: &Claim,
+    ) -> impl Future<Output = Result<Vec<ClaimedEvent>, StoreError>> + Send;
+
+    /// Marks a claimed event delivered. `false` when `claimer` no longer holds it (its
+    /// lease ran out and another deliverer may have it).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn complete_event(
+        &self,
+        id: uuid::Uuid,
+        claimer: uuid::Uuid,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Puts a claimed event back, claimable again from `retry_at`, recording why it
+    /// failed. `false` when `claimer` no longer holds it.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn retry_event(
+        &self,
+        id: uuid::Uuid,
+        claimer: uuid::Uuid,
+        retry_at: OffsetDateTime,
+        error: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// Health of the store.
 pub trait StoreHealth: Send + Sync {
     /// Answers when the database answers a trivial query.
@@ -287,6 +350,7 @@ pub trait Store:
     + ProductRepository
     + OrderRepository
     + AuthRepository
+    + OutboxRepository
     + StoreHealth
     + Clone
     + 'static
@@ -298,6 +362,7 @@ impl<T> Store for T where
         + ProductRepository
         + OrderRepository
         + AuthRepository
+        + OutboxRepository
         + StoreHealth
         + Clone
         + 'static

@@ -201,6 +201,35 @@ impl AnyStore {
     }
 }
 
+/// The outbox of whichever database, for workers and tests that hold an [`AnyStore`].
+impl mercado_core::ports::OutboxRepository for AnyStore {
+    async fn claim_events(
+        &self,
+        claim: &mercado_core::ports::Claim,
+    ) -> Result<Vec<mercado_core::ports::ClaimedEvent>, mercado_core::StoreError> {
+        with_store!(self, s => s.claim_events(claim).await)
+    }
+
+    async fn complete_event(
+        &self,
+        id: uuid::Uuid,
+        claimer: uuid::Uuid,
+        now: time::OffsetDateTime,
+    ) -> Result<bool, mercado_core::StoreError> {
+        with_store!(self, s => s.complete_event(id, claimer, now).await)
+    }
+
+    async fn retry_event(
+        &self,
+        id: uuid::Uuid,
+        claimer: uuid::Uuid,
+        retry_at: time::OffsetDateTime,
+        error: &str,
+    ) -> Result<bool, mercado_core::StoreError> {
+        with_store!(self, s => s.retry_event(id, claimer, retry_at, error).await)
+    }
+}
+
 /// A built server, bound and ready to run.
 pub struct App {
     acceptor: TcpAcceptor,

@@ -81,6 +81,32 @@ impl Dialect {
         }
     }
 
+    /// The table hint that claims rows nobody else holds (SQL Server: skip locked rows,
+    /// lock the rest for update).
+    pub(crate) const fn claim_hint(self) -> &'static str {
+        match self {
+            Self::MsSql => " WITH (UPDLOCK, READPAST, ROWLOCK)",
+            _ => "",
+        }
+    }
+
+    /// The clause after a `SELECT` that claims rows nobody else holds. SQLite has one
+    /// writer at a time, so its claims never meet.
+    pub(crate) const fn claim_suffix(self) -> &'static str {
+        match self {
+            Self::Postgres | Self::MySql => " FOR UPDATE SKIP LOCKED",
+            Self::Sqlite | Self::MsSql => "",
+        }
+    }
+
+    /// The clause keeping the first `?` rows of an ordered `SELECT`.
+    pub(crate) const fn first_rows(self) -> &'static str {
+        match self {
+            Self::MsSql => "OFFSET 0 ROWS FETCH NEXT ? ROWS ONLY",
+            _ => "LIMIT ?",
+        }
+    }
+
     /// A `LIKE` pattern matching `needle` anywhere, with wildcards in it taken literally.
     pub(crate) fn contains_pattern(self, needle: &str) -> String {
         let mut pattern = String::with_capacity(needle.len() + 2);

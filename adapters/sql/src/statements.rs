@@ -55,6 +55,9 @@ pub(crate) const STOCK_KINDS: &[Kind] = &[Kind::Uuid, Kind::Text, Kind::Money, K
 
 pub(crate) const COUNT_KINDS: &[Kind] = &[Kind::Int];
 
+/// Columns of a claimed outbox row, as [`Statements::claim_events`] selects them.
+pub(crate) const OUTBOX_KINDS: &[Kind] = &[Kind::Uuid, Kind::Text, Kind::Time, Kind::Int];
+
 /// Every statement, rendered for one dialect.
 #[derive(Debug)]
 pub(crate) struct Statements {
@@ -92,6 +95,10 @@ pub(crate) struct Statements {
     pub list_orders: String,
     pub list_orders_of_user: String,
     pub insert_event: String,
+    pub claim_events: String,
+    pub take_event: String,
+    pub complete_event: String,
+    pub retry_event: String,
     pub revoke_token: String,
     pub purge_revoked_tokens: String,
     pub is_token_revoked: String,
@@ -105,6 +112,7 @@ impl Statements {
     pub(crate) fn new(d: Dialect) -> Self {
         let r = |sql: &str| d.render(sql);
         let (hint, lock, paging) = (d.lock_hint(), d.lock_suffix(), d.paging());
+        let (claim_hint, claim, first) = (d.claim_hint(), d.claim_suffix(), d.first_rows());
         let like =
             |column: &str| format!("{column} LIKE ? ESCAPE '{}'", crate::dialect::LIKE_ESCAPE);
         let order_page = |filter: &str| {
@@ -177,6 +185,21 @@ impl Statements {
             list_orders: r(&order_page("")),
             list_orders_of_user: r(&order_page("WHERE user_id = ?")),
             insert_event: r("INSERT INTO outbox (id, kind, payload, occurred_at) VALUES (?, ?, ?, ?)"),
+            // Oldest first along ix_outbox_unpublished; rows other claimers hold are skipped.
+            claim_events: r(&format!(
+                "SELECT id, payload, occurred_at, attempts FROM outbox{claim_hint} \
+                 WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ?) \
+                 ORDER BY id {first}{claim}"
+            )),
+            take_event: r("UPDATE outbox SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1 WHERE id = ?"),
+            complete_event: r(
+                "UPDATE outbox SET published_at = ?, claimed_by = NULL, claimed_until = NULL \
+                 WHERE id = ? AND claimed_by = ?",
+            ),
+            retry_event: r(
+                "UPDATE outbox SET claimed_by = NULL, claimed_until = ?, last_error = ? \
+                 WHERE id = ? AND claimed_by = ?",
+            ),
             revoke_token: r("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)"),
             purge_revoked_tokens: r("DELETE FROM revoked_tokens WHERE expires_at < ?"),
             is_token_revoked: r("SELECT COUNT(*) FROM revoked_tokens WHERE jti = ?"),
@@ -227,6 +250,10 @@ impl Statements {
             &self.list_orders,
             &self.list_orders_of_user,
             &self.insert_event,
+            &self.claim_events,
+            &self.take_event,
+            &self.complete_event,
+            &self.retry_event,
             &self.revoke_token,
             &self.purge_revoked_tokens,
             &self.is_token_revoked,
@@ -315,6 +342,26 @@ mod tests {
                 assert!(!sql.contains(foreign), "{foreign} in {sql}");
             }
         }
+    }
+
+    #[test]
+    fn outbox_claims_skip_rows_others_hold() {
+        let pg = Statements::new(Dialect::Postgres).claim_events;
+        assert!(
+            pg.ends_with("ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"),
+            "{pg}"
+        );
+        let ms = Statements::new(Dialect::MsSql).claim_events;
+        assert!(
+            ms.contains("FROM outbox WITH (UPDLOCK, READPAST, ROWLOCK) WHERE"),
+            "{ms}"
+        );
+        assert!(
+            ms.ends_with("ORDER BY id OFFSET 0 ROWS FETCH NEXT @P2 ROWS ONLY"),
+            "{ms}"
+        );
+        let lite = Statements::new(Dialect::Sqlite).claim_events;
+        assert!(lite.ends_with("ORDER BY id LIMIT ?"), "{lite}");
     }
 
     #[test]

@@ -12,14 +12,14 @@ use mercado_core::domain::{
 use mercado_core::events::{DomainEvent, Event};
 use mercado_core::password::PasswordHash;
 use mercado_core::ports::{
-    AuthRepository, CancelOrderError, OrderRepository, PlaceOrder, PlaceOrderError,
-    ProductRepository, StoreHealth, UserRepository,
+    AuthRepository, CancelOrderError, Claim, ClaimedEvent, OrderRepository, OutboxRepository,
+    PlaceOrder, PlaceOrderError, ProductRepository, StoreHealth, UserRepository,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::statements::{
-    COUNT_KINDS, ORDER_LINE_KINDS, PRODUCT_KINDS, STOCK_KINDS, Statements, USER_KINDS,
+    COUNT_KINDS, ORDER_LINE_KINDS, OUTBOX_KINDS, PRODUCT_KINDS, STOCK_KINDS, Statements, USER_KINDS,
 };
 use crate::{DbError, DbErrorKind, Executor, Kind, Row, Transaction, Value};
 
@@ -667,6 +667,93 @@ impl<E: Executor> AuthRepository for SqlStore<E> {
             .await
             .map(drop)
     }
+}
+
+/// Where a row whose payload cannot be read is parked: claimable never again, its error
+/// kept in `last_error` for whoever inspects the outbox.
+const PARKED: OffsetDateTime = time::macros::datetime!(9999-12-31 00:00 UTC);
+
+impl<E: Executor> SqlStore<E> {
+    async fn claim_once(&self, claim: &Claim) -> Result<Vec<ClaimedEvent>, TxError<StoreError>> {
+        let st = &self.st;
+        let limit = i64::try_from(claim.limit).unwrap_or(i64::MAX);
+        let mut tx = self.exec.begin().await?;
+        let rows = tx
+            .fetch(
+                &st.claim_events,
+                &[claim.now.into(), limit.into()],
+                OUTBOX_KINDS,
+            )
+            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (id, payload, occurred_at, attempts) = outbox_row(row).map_err(TxError::Domain)?;
+            let taken = [
+                Value::Uuid(claim.claimer),
+                claim.until.into(),
+                Value::Uuid(id),
+            ];
+            tx.execute(&st.take_event, &taken).await?;
+            match serde_json::from_str::<DomainEvent>(&payload) {
+                Ok(payload) => claimed.push(ClaimedEvent {
+                    event: Event {
+                        id,
+                        occurred_at,
+                        payload,
+                    },
+                    attempts: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
+                }),
+                Err(e) => {
+                    tracing::error!(event = %id, error = %e, "outbox payload unreadable; parked");
+                    let parked = [
+                        PARKED.into(),
+                        format!("unreadable payload: {e}").into(),
+                        Value::Uuid(id),
+                        Value::Uuid(claim.claimer),
+                    ];
+                    tx.execute(&st.retry_event, &parked).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+}
+
+impl<E: Executor> OutboxRepository for SqlStore<E> {
+    async fn claim_events(&self, claim: &Claim) -> Result<Vec<ClaimedEvent>, StoreError> {
+        self.retrying(|| self.claim_once(claim)).await
+    }
+
+    async fn complete_event(
+        &self,
+        id: Uuid,
+        claimer: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let params = [now.into(), Value::Uuid(id), Value::Uuid(claimer)];
+        Ok(self.execute(&self.st.complete_event, &params).await? == 1)
+    }
+
+    async fn retry_event(
+        &self,
+        id: Uuid,
+        claimer: Uuid,
+        retry_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let params = [
+            retry_at.into(),
+            error.into(),
+            Value::Uuid(id),
+            Value::Uuid(claimer),
+        ];
+        Ok(self.execute(&self.st.retry_event, &params).await? == 1)
+    }
+}
+
+fn outbox_row(row: &Row) -> Result<(Uuid, String, OffsetDateTime, i64), StoreError> {
+    Ok((row.uuid(0)?, row.text(1)?, row.time(2)?, row.int(3)?))
 }
 
 impl<E: Executor> StoreHealth for SqlStore<E> {

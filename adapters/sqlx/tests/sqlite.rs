@@ -3,7 +3,9 @@
 
 use mercado_core::StoreError;
 use mercado_core::domain::{ProductId, UserId};
-use mercado_core::ports::{AuthRepository, ProductRepository, StoreHealth, UserRepository};
+use mercado_core::ports::{
+    AuthRepository, Claim, OutboxRepository, ProductRepository, StoreHealth, UserRepository,
+};
 use mercado_sql::{Executor, MigrationError, SqlStore, Value, migrate};
 use mercado_sqlx::sqlite::{SqliteExecutor, connect};
 
@@ -17,7 +19,9 @@ async fn fresh() -> (tempfile::TempDir, SqliteExecutor) {
 #[tokio::test]
 async fn migrations_apply_once_and_refuse_edited_or_unknown_history() {
     let (_dir, exec) = fresh().await;
-    assert_eq!(migrate(&exec).await.unwrap(), 1);
+    let all = mercado_sql::migrations(mercado_sql::Dialect::Sqlite).len();
+    assert!(all >= 2);
+    assert_eq!(migrate(&exec).await.unwrap(), all);
     assert_eq!(migrate(&exec).await.unwrap(), 0);
     exec.execute("UPDATE mercado_migrations SET checksum = 'edited'", &[])
         .await
@@ -100,6 +104,49 @@ async fn stored_values_that_do_not_parse_are_corrupt_not_panics() {
         store.product_by_id(id).await,
         Err(StoreError::Other(_) | StoreError::Corrupt(_))
     ));
+}
+
+#[tokio::test]
+async fn an_outbox_row_that_does_not_parse_is_parked_not_delivered_nor_blocking() {
+    let (_dir, exec) = fresh().await;
+    migrate(&exec).await.unwrap();
+    let store = SqlStore::new(exec.clone());
+    let now = time::OffsetDateTime::now_utc();
+    let bad = uuid::Uuid::now_v7();
+    exec.execute(
+        "INSERT INTO outbox (id, kind, payload, occurred_at) VALUES (?, ?, ?, ?)",
+        &[
+            Value::Uuid(bad),
+            "Unknown".into(),
+            "{\"type\":\"Unknown\"}".into(),
+            Value::Time(now),
+        ],
+    )
+    .await
+    .unwrap();
+    let claim = Claim {
+        claimer: uuid::Uuid::now_v7(),
+        limit: 10,
+        now,
+        until: now + time::Duration::minutes(1),
+    };
+    assert!(store.claim_events(&claim).await.unwrap().is_empty());
+    // Parked for good, with the reason kept: no later claim sees it.
+    let much_later = Claim {
+        now: now + time::Duration::days(3650),
+        until: now + time::Duration::days(3651),
+        ..claim
+    };
+    assert!(store.claim_events(&much_later).await.unwrap().is_empty());
+    let rows = exec
+        .fetch(
+            "SELECT last_error FROM outbox WHERE id = ?",
+            &[Value::Uuid(bad)],
+            &[mercado_sql::Kind::Text],
+        )
+        .await
+        .unwrap();
+    assert!(rows[0].text(0).unwrap().starts_with("unreadable payload"));
 }
 
 #[tokio::test]

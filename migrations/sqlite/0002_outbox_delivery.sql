@@ -1,0 +1,8 @@
+-- Outbox delivery under leases. A deliverer claims an event until claimed_until; if it
+-- dies, the lease runs out and the event is claimable again. A failed delivery clears
+-- claimed_by and sets claimed_until to when it may be retried (backoff). published_at
+-- marks it delivered. Claims follow ix_outbox_unpublished (published_at, id).
+ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN claimed_by BLOB;
+ALTER TABLE outbox ADD COLUMN claimed_until TEXT;
+ALTER TABLE outbox ADD COLUMN last_error TEXT;

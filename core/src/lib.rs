@@ -10,6 +10,7 @@ pub mod clock;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod notify;
 pub mod password;
 pub mod ports;
 pub mod service;

@@ -76,6 +76,12 @@ pub trait UserRepository: Send + Sync {
         &self,
         page: Page,
     ) -> impl Future<Output = Result<Paged<User>, StoreError>> + Send;
+
+    /// Every active superuser, oldest first (who low-stock notices go to).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn active_superusers(&self) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
 }
 
 /// Products.
@@ -335,6 +341,31 @@ pub trait OutboxRepository: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// Which mails went out: one row per event and recipient, so an event delivered twice
+/// mails once.
+pub trait MailLog: Send + Sync {
+    /// Whether the mail for `event` to `user` was sent.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn was_mailed(
+        &self,
+        event: uuid::Uuid,
+        user: UserId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records that the mail for `event` to `user` was sent; recording it twice is harmless.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn record_mail(
+        &self,
+        event: uuid::Uuid,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Health of the store.
 pub trait StoreHealth: Send + Sync {
     /// Answers when the database answers a trivial query.
@@ -351,6 +382,7 @@ pub trait Store:
     + OrderRepository
     + AuthRepository
     + OutboxRepository
+    + MailLog
     + StoreHealth
     + Clone
     + 'static
@@ -363,6 +395,7 @@ impl<T> Store for T where
         + OrderRepository
         + AuthRepository
         + OutboxRepository
+        + MailLog
         + StoreHealth
         + Clone
         + 'static

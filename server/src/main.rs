@@ -23,6 +23,9 @@ struct Cli {
 enum Command {
     /// Migrate the database, then serve (the default).
     Serve,
+    /// Migrate the database, then deliver events (mails) until stopped; start more
+    /// to share the work.
+    Worker,
     /// Apply pending migrations and exit.
     Migrate,
     /// Print the OpenAPI document.
@@ -78,6 +81,14 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Serve => {
             let app = App::build(settings).await.map_err(|e| e.to_string())?;
             app.run(shutdown_signal()).await.map_err(|e| e.to_string())
+        }
+        Command::Worker => {
+            let store = AnyStore::open(&settings).await.map_err(|e| e.to_string())?;
+            store.migrate().await.map_err(|e| e.to_string())?;
+            let worker = store.spawn_worker(&settings).map_err(|e| e.to_string())?;
+            worker.run_until(shutdown_signal()).await;
+            store.close().await;
+            Ok(())
         }
         Command::Migrate => {
             let store = AnyStore::open(&settings).await.map_err(|e| e.to_string())?;

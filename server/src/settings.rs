@@ -43,6 +43,16 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// `MERCADO_DB_MAX_CONNECTIONS`: connections per pool.
     pub db_max_connections: u32,
+    /// `MERCADO_RUN_WORKER`: whether `serve` also delivers events in-process.
+    pub run_worker: bool,
+    /// `MERCADO_SMTP_URL`: send mail over SMTP; unset writes `.eml` files instead.
+    pub smtp_url: Option<SecretString>,
+    /// `MERCADO_MAIL_DIR`: where `.eml` files go without SMTP.
+    pub mail_dir: std::path::PathBuf,
+    /// `MERCADO_MAIL_FROM`: the sender of every mail.
+    pub mail_from: String,
+    /// `MERCADO_WORKER_POLL_MS`: how long an idle worker waits before looking again.
+    pub worker_poll_ms: u64,
 }
 
 impl Settings {
@@ -61,6 +71,11 @@ impl Settings {
             low_stock_threshold: 10,
             max_body_bytes: 1024 * 1024,
             db_max_connections: 16,
+            run_worker: true,
+            smtp_url: None,
+            mail_dir: "mail".into(),
+            mail_from: "Mercado <no-reply@mercado.localhost>".to_owned(),
+            worker_poll_ms: 500,
         }
     }
 
@@ -89,6 +104,11 @@ impl Settings {
         parse_into("MERCADO_LOW_STOCK_THRESHOLD", &mut s.low_stock_threshold)?;
         parse_into("MERCADO_MAX_BODY_BYTES", &mut s.max_body_bytes)?;
         parse_into("MERCADO_DB_MAX_CONNECTIONS", &mut s.db_max_connections)?;
+        parse_into("MERCADO_RUN_WORKER", &mut s.run_worker)?;
+        s.smtp_url = var("MERCADO_SMTP_URL").map(SecretString::from);
+        parse_into("MERCADO_MAIL_DIR", &mut s.mail_dir)?;
+        parse_into("MERCADO_MAIL_FROM", &mut s.mail_from)?;
+        parse_into("MERCADO_WORKER_POLL_MS", &mut s.worker_poll_ms)?;
         if s.token_ttl_seconds <= 0 {
             return Err(ConfigError {
                 var: "MERCADO_TOKEN_TTL_SECONDS",

@@ -26,6 +26,7 @@ use crate::auth::TokenCodec;
 use crate::middleware::Edge;
 use crate::problem::Problem;
 use crate::settings::Settings;
+use crate::worker::{self, WorkerHandle};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -170,17 +171,6 @@ impl AnyStore {
         Ok(with_store!(self, s => mercado_sql::migrate(s.executor()).await?))
     }
 
-    /// The user with this email, read behind the API (operations and tests).
-    ///
-    /// # Errors
-    /// [`mercado_core::StoreError`] when the store fails.
-    pub async fn user_by_email(
-        &self,
-        email: &Email,
-    ) -> Result<Option<mercado_core::domain::User>, mercado_core::StoreError> {
-        with_store!(self, s => s.user_by_email(email).await)
-    }
-
     /// Replaces a user's password hash behind the API, as another application sharing the
     /// users table would (operations and interop tests).
     ///
@@ -193,6 +183,17 @@ impl AnyStore {
     ) -> Result<(), mercado_core::StoreError> {
         let now = SystemClock.now();
         with_store!(self, s => s.set_password_hash(id, hash, now).await)
+    }
+
+    /// Starts a worker delivering this store's outbox with the mailer the settings choose.
+    ///
+    /// # Errors
+    /// [`StartupError::Config`] for unusable mail settings.
+    pub fn spawn_worker(&self, settings: &Settings) -> Result<WorkerHandle, StartupError> {
+        let mailer = worker::mailer(settings)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let poll = std::time::Duration::from_millis(settings.worker_poll_ms);
+        Ok(with_store!(self.clone(), s => WorkerHandle::spawn(s, mailer, clock, poll)))
     }
 
     /// Closes the pools.
@@ -230,12 +231,91 @@ impl mercado_core::ports::OutboxRepository for AnyStore {
     }
 }
 
+/// Users of whichever database: what the [`mercado_core::notify::Notifier`] reads, for
+/// embedders and tests that hold an [`AnyStore`].
+impl UserRepository for AnyStore {
+    async fn insert_user(
+        &self,
+        user: &mercado_core::domain::User,
+        events: &[mercado_core::events::Event],
+    ) -> Result<(), mercado_core::StoreError> {
+        with_store!(self, s => s.insert_user(user, events).await)
+    }
+
+    async fn user_by_id(
+        &self,
+        id: mercado_core::domain::UserId,
+    ) -> Result<Option<mercado_core::domain::User>, mercado_core::StoreError> {
+        with_store!(self, s => s.user_by_id(id).await)
+    }
+
+    async fn user_by_email(
+        &self,
+        email: &Email,
+    ) -> Result<Option<mercado_core::domain::User>, mercado_core::StoreError> {
+        with_store!(self, s => s.user_by_email(email).await)
+    }
+
+    async fn update_user(
+        &self,
+        id: mercado_core::domain::UserId,
+        patch: &mercado_core::domain::UserPatch,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<mercado_core::domain::User>, mercado_core::StoreError> {
+        with_store!(self, s => s.update_user(id, patch, now).await)
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: mercado_core::domain::UserId,
+        hash: &mercado_core::password::PasswordHash,
+        now: time::OffsetDateTime,
+    ) -> Result<(), mercado_core::StoreError> {
+        with_store!(self, s => s.set_password_hash(id, hash, now).await)
+    }
+
+    async fn list_users(
+        &self,
+        page: mercado_core::domain::Page,
+    ) -> Result<mercado_core::domain::Paged<mercado_core::domain::User>, mercado_core::StoreError>
+    {
+        with_store!(self, s => s.list_users(page).await)
+    }
+
+    async fn active_superusers(
+        &self,
+    ) -> Result<Vec<mercado_core::domain::User>, mercado_core::StoreError> {
+        with_store!(self, s => s.active_superusers().await)
+    }
+}
+
+/// Which mails went out, on whichever database.
+impl mercado_core::ports::MailLog for AnyStore {
+    async fn was_mailed(
+        &self,
+        event: uuid::Uuid,
+        user: mercado_core::domain::UserId,
+    ) -> Result<bool, mercado_core::StoreError> {
+        with_store!(self, s => s.was_mailed(event, user).await)
+    }
+
+    async fn record_mail(
+        &self,
+        event: uuid::Uuid,
+        user: mercado_core::domain::UserId,
+        at: time::OffsetDateTime,
+    ) -> Result<(), mercado_core::StoreError> {
+        with_store!(self, s => s.record_mail(event, user, at).await)
+    }
+}
+
 /// A built server, bound and ready to run.
 pub struct App {
     acceptor: TcpAcceptor,
     endpoint: BoxEndpoint<'static, Response>,
     store: AnyStore,
     local_addr: SocketAddr,
+    worker: Option<WorkerHandle>,
 }
 
 impl std::fmt::Debug for App {
@@ -257,6 +337,11 @@ impl App {
         store.migrate().await?;
         let endpoint = with_store!(store.clone(), s => assemble(s, &settings).await?);
         let acceptor = TcpListener::bind(settings.bind).into_acceptor().await?;
+        let worker = if settings.run_worker {
+            Some(store.spawn_worker(&settings)?)
+        } else {
+            None
+        };
         let local_addr = acceptor
             .local_addr()
             .first()
@@ -267,6 +352,7 @@ impl App {
             endpoint,
             store,
             local_addr,
+            worker,
         })
     }
 
@@ -292,6 +378,9 @@ impl App {
                 Some(std::time::Duration::from_secs(30)),
             )
             .await;
+        if let Some(worker) = self.worker {
+            worker.stop().await;
+        }
         self.store.close().await;
         tracing::info!("stopped");
         result

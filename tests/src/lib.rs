@@ -6,11 +6,13 @@
 //! [`conformance!`]; a database whose URL is missing makes its tests fail loudly.
 
 pub mod passlib;
+pub mod smtp;
 
 use std::net::SocketAddr;
 
 use mercado_core::domain::Email;
 use mercado_core::password::PasswordHash;
+use mercado_core::ports::UserRepository as _;
 use mercado_server::{AnyStore, App, Settings};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -225,6 +227,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     settings.password_rounds = 1_000;
     settings.jwt_secret = Some(format!("test-secret-{}", uuid::Uuid::now_v7()).into());
     settings.first_superuser = Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.to_owned().into()));
+    settings.mail_dir = dir.path().join("mail");
+    settings.worker_poll_ms = 50;
     tweak(&mut settings);
     let store = AnyStore::open(&settings)
         .await

@@ -1,15 +1,16 @@
 //! Real passlib, for interop tests: a virtualenv with passlib 1.7.4 and bcrypt 4.0.1
-//! (the pins a FastAPI + passlib stack runs), made once per machine from PyPI, and small
-//! helpers that hash and verify through it.
+//! (the pins a FastAPI + passlib stack runs) and aiosmtpd (the SMTP sink of the mail
+//! tests), made once per machine from PyPI, and small helpers that hash and verify
+//! through passlib.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-const REQUIREMENTS: [&str; 2] = ["passlib==1.7.4", "bcrypt==4.0.1"];
+const REQUIREMENTS: [&str; 3] = ["passlib==1.7.4", "bcrypt==4.0.1", "aiosmtpd==1.4.6"];
 
 /// The virtualenv's python, creating the virtualenv on first use. `MERCADO_TEST_PYTHON`
-/// names a python that already has passlib instead.
+/// names a python that already has passlib and aiosmtpd instead.
 ///
 /// # Panics
 /// When python3 or PyPI is not available: the interop tests must run, never skip.
@@ -20,7 +21,8 @@ pub fn python() -> PathBuf {
             if let Ok(python) = std::env::var("MERCADO_TEST_PYTHON") {
                 return PathBuf::from(python);
             }
-            let venv = std::env::temp_dir().join("mercado-passlib-1.7.4-bcrypt-4.0.1");
+            let venv =
+                std::env::temp_dir().join("mercado-passlib-1.7.4-bcrypt-4.0.1-aiosmtpd-1.4.6");
             let python = venv.join("bin").join("python");
             if !python.exists() {
                 // Built beside and renamed into place, so concurrent test processes never

@@ -6,9 +6,14 @@ use std::collections::HashSet;
 
 use mercado_core::events::DomainEvent;
 use mercado_core::ports::{Claim, ClaimedEvent, OutboxRepository};
-use mercado_tests::{Backend, TestApp, conformance, spawn_app};
+use mercado_tests::{Backend, TestApp, conformance, spawn_app_with};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
+
+/// A server whose own worker stays off: these tests are the deliverers.
+async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |s| s.run_worker = false).await
+}
 
 conformance!(
     events_are_claimed_oldest_first_once_and_completed,

@@ -190,6 +190,8 @@ const SQLITE_UNIQUE_COLUMNS: &[(&str, &str)] = &[
     ("products.id", "pk_products"),
     ("orders.id", "pk_orders"),
     ("revoked_tokens.jti", "pk_revoked_tokens"),
+    // A composite key is reported by its first column.
+    ("sent_mails.event_id", "pk_sent_mails"),
 ];
 
 #[cfg(test)]

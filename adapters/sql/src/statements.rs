@@ -71,6 +71,9 @@ pub(crate) struct Statements {
     pub set_password_hash: String,
     pub count_users: String,
     pub list_users: String,
+    pub active_superusers: String,
+    pub was_mailed: String,
+    pub record_mail: String,
     pub insert_product: String,
     pub product_by_id: String,
     pub product_by_id_for_update: String,
@@ -136,6 +139,12 @@ impl Statements {
             set_password_hash: r("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?"),
             count_users: "SELECT COUNT(*) FROM users".to_owned(),
             list_users: r(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id {paging}")),
+            // Booleans as parameters: T-SQL has no TRUE literal.
+            active_superusers: r(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE is_superuser = ? AND is_active = ? ORDER BY created_at, id"
+            )),
+            was_mailed: r("SELECT COUNT(*) FROM sent_mails WHERE event_id = ? AND user_id = ?"),
+            record_mail: r("INSERT INTO sent_mails (event_id, user_id, sent_at) VALUES (?, ?, ?)"),
             insert_product: r(&format!(
                 "INSERT INTO products ({PRODUCT_COLUMNS}, name_folded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             )),
@@ -230,6 +239,9 @@ impl Statements {
             &self.set_password_hash,
             &self.count_users,
             &self.list_users,
+            &self.active_superusers,
+            &self.was_mailed,
+            &self.record_mail,
             &self.insert_product,
             &self.product_by_id,
             &self.product_by_id_for_update,

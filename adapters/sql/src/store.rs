@@ -12,8 +12,8 @@ use mercado_core::domain::{
 use mercado_core::events::{DomainEvent, Event};
 use mercado_core::password::PasswordHash;
 use mercado_core::ports::{
-    AuthRepository, CancelOrderError, Claim, ClaimedEvent, OrderRepository, OutboxRepository,
-    PlaceOrder, PlaceOrderError, ProductRepository, StoreHealth, UserRepository,
+    AuthRepository, CancelOrderError, Claim, ClaimedEvent, MailLog, OrderRepository,
+    OutboxRepository, PlaceOrder, PlaceOrderError, ProductRepository, StoreHealth, UserRepository,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -463,6 +463,14 @@ impl<E: Executor> UserRepository for SqlStore<E> {
         let items = rows.iter().map(user).collect::<Result<_, _>>()?;
         Ok(Paged { items, total, page })
     }
+
+    async fn active_superusers(&self) -> Result<Vec<User>, StoreError> {
+        let params = [Value::Bool(true), Value::Bool(true)];
+        let rows = self
+            .fetch(&self.st.active_superusers, &params, USER_KINDS)
+            .await?;
+        rows.iter().map(user).collect()
+    }
 }
 
 impl<E: Executor> ProductRepository for SqlStore<E> {
@@ -749,6 +757,27 @@ impl<E: Executor> OutboxRepository for SqlStore<E> {
             Value::Uuid(claimer),
         ];
         Ok(self.execute(&self.st.retry_event, &params).await? == 1)
+    }
+}
+
+impl<E: Executor> MailLog for SqlStore<E> {
+    async fn was_mailed(&self, event: Uuid, user: UserId) -> Result<bool, StoreError> {
+        let params = [Value::Uuid(event), Value::Uuid(user.as_uuid())];
+        Ok(self.count(&self.st.was_mailed, &params).await? > 0)
+    }
+
+    async fn record_mail(
+        &self,
+        event: Uuid,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let params = [Value::Uuid(event), Value::Uuid(user.as_uuid()), at.into()];
+        match self.execute(&self.st.record_mail, &params).await {
+            // Two deliveries of one event raced: it is recorded, which is what was asked.
+            Err(e) if e.is_conflict_on("pk_sent_mails") => Ok(()),
+            other => other.map(drop),
+        }
     }
 }
 

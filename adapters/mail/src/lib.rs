@@ -1,0 +1,350 @@
+//! Mercado's mailers. A [`Renderer`] turns a [`Notice`] into a MIME message (plain text
+//! and HTML alternatives) from the templates in `templates/mail/`; [`SmtpMailer`] sends
+//! it with lettre, [`FileMailer`] writes it as an `.eml` file (the default when no SMTP
+//! server is configured). [`AnyMailer`] is whichever the settings chose.
+//!
+//! Every message's `Message-ID` is made from the event and the recipient, and a file's
+//! name likewise, so one notice is one mail wherever it goes.
+
+use std::path::PathBuf;
+
+use lettre::message::{Mailbox, MultiPart, header};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message as MimeMessage, Tokio1Executor};
+use mercado_core::notify::{MailError, Mailer, Notice};
+use minijinja::{AutoEscape, Environment};
+
+/// The templates, from `templates/mail/`: `<name>.subject`, `<name>.txt`, `<name>.html`.
+macro_rules! templates {
+    ($($name:literal),+ $(,)?) => {
+        &[$(
+            (concat!($name, ".subject"), include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../templates/mail/", $name, ".subject"))),
+            (concat!($name, ".txt"), include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../templates/mail/", $name, ".txt"))),
+            (concat!($name, ".html"), include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../templates/mail/", $name, ".html"))),
+        )+]
+    };
+}
+
+const TEMPLATES: &[(&str, &str)] = templates!(
+    "welcome",
+    "order_confirmation",
+    "order_cancelled",
+    "stock_low"
+);
+
+fn permanent(message: impl std::fmt::Display) -> MailError {
+    MailError {
+        transient: false,
+        message: message.to_string(),
+    }
+}
+
+/// Renders notices into MIME messages.
+#[derive(Debug)]
+pub struct Renderer {
+    env: Environment<'static>,
+    from: Mailbox,
+}
+
+impl Renderer {
+    /// A renderer sending as `from` (`Name <address>` or a bare address).
+    ///
+    /// # Errors
+    /// [`MailError`] when `from` is not an address or a template does not parse.
+    pub fn new(from: &str) -> Result<Self, MailError> {
+        let mut env = Environment::new();
+        // HTML parts escape what they insert; subjects and text parts are plain.
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".html") {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
+        });
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source).map_err(permanent)?;
+        }
+        let from = from
+            .parse()
+            .map_err(|e| permanent(format!("MERCADO_MAIL_FROM: {e}")))?;
+        Ok(Self { env, from })
+    }
+
+    /// The message for a notice.
+    ///
+    /// # Errors
+    /// [`MailError`] (permanent) when a template fails or an address is unusable.
+    pub fn render(&self, notice: &Notice) -> Result<MimeMessage, MailError> {
+        let name = notice.message.template();
+        let context = minijinja::context! {
+            email => notice.to.as_str(),
+            full_name => notice.full_name,
+            ..minijinja::Value::from_serialize(&notice.message)
+        };
+        let render = |part: &str| {
+            self.env
+                .get_template(&format!("{name}.{part}"))
+                .and_then(|t| t.render(&context))
+                .map_err(permanent)
+        };
+        let subject = render("subject")?.trim().to_owned();
+        let to = Mailbox::new(
+            notice.full_name.clone(),
+            notice.to.as_str().parse().map_err(permanent)?,
+        );
+        MimeMessage::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .message_id(Some(message_id(notice)))
+            .header(header::MIME_VERSION_1_0)
+            .multipart(MultiPart::alternative_plain_html(
+                render("txt")?,
+                render("html")?,
+            ))
+            .map_err(permanent)
+    }
+}
+
+/// `<event.user@mercado>`: the same for every attempt at the same notice.
+fn message_id(notice: &Notice) -> String {
+    format!(
+        "<{}.{}@mercado>",
+        notice.event_id.simple(),
+        notice.user_id.as_uuid().simple()
+    )
+}
+
+/// Sends over SMTP.
+#[derive(Debug)]
+pub struct SmtpMailer {
+    renderer: Renderer,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+}
+
+impl SmtpMailer {
+    /// A mailer on an `smtp://` or `smtps://` URL, as lettre reads it (`smtp://user:pass@host:587?tls=required`).
+    ///
+    /// # Errors
+    /// [`MailError`] when the URL is malformed.
+    pub fn new(url: &str, renderer: Renderer) -> Result<Self, MailError> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| permanent(format!("MERCADO_SMTP_URL: {e}")))?
+            .build();
+        Ok(Self {
+            renderer,
+            transport,
+        })
+    }
+}
+
+impl Mailer for SmtpMailer {
+    async fn send(&self, notice: &Notice) -> Result<(), MailError> {
+        let message = self.renderer.render(notice)?;
+        self.transport
+            .send(message)
+            .await
+            .map(drop)
+            .map_err(|e| MailError {
+                // Refused for good (5xx) is permanent; connection trouble and 4xx are not.
+                transient: !e.is_permanent(),
+                message: e.to_string(),
+            })
+    }
+}
+
+/// Writes each message as `<event>.<user>.eml` in a directory.
+#[derive(Debug)]
+pub struct FileMailer {
+    renderer: Renderer,
+    dir: PathBuf,
+}
+
+impl FileMailer {
+    /// A mailer writing into `dir` (created when missing).
+    pub fn new(dir: impl Into<PathBuf>, renderer: Renderer) -> Self {
+        Self {
+            renderer,
+            dir: dir.into(),
+        }
+    }
+}
+
+impl Mailer for FileMailer {
+    async fn send(&self, notice: &Notice) -> Result<(), MailError> {
+        let message = self.renderer.render(notice)?;
+        let io = |e: std::io::Error| MailError {
+            transient: true,
+            message: format!("{}: {e}", self.dir.display()),
+        };
+        tokio::fs::create_dir_all(&self.dir).await.map_err(io)?;
+        let name = format!(
+            "{}.{}.eml",
+            notice.event_id.simple(),
+            notice.user_id.as_uuid().simple()
+        );
+        // Written aside, then renamed: a reader never sees half a mail, and a second
+        // delivery replaces the file with the same mail.
+        let partial = self.dir.join(format!(".{name}.partial"));
+        tokio::fs::write(&partial, message.formatted())
+            .await
+            .map_err(io)?;
+        tokio::fs::rename(&partial, self.dir.join(name))
+            .await
+            .map_err(io)
+    }
+}
+
+/// The mailer the settings chose.
+#[derive(Debug)]
+pub enum AnyMailer {
+    /// SMTP.
+    Smtp(SmtpMailer),
+    /// `.eml` files.
+    File(FileMailer),
+}
+
+impl Mailer for AnyMailer {
+    async fn send(&self, notice: &Notice) -> Result<(), MailError> {
+        match self {
+            Self::Smtp(m) => m.send(notice).await,
+            Self::File(m) => m.send(notice).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mercado_core::domain::{Email, OrderId, ProductId, UserId};
+    use mercado_core::events::EventLine;
+    use mercado_core::notify::Message;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn notice(message: Message) -> Notice {
+        Notice {
+            event_id: Uuid::now_v7(),
+            user_id: UserId::generate(),
+            to: Email::parse("ana@example.com").unwrap(),
+            full_name: Some("Ana <Admin> & Co".into()),
+            message,
+        }
+    }
+
+    fn text(message: &MimeMessage) -> String {
+        String::from_utf8(message.formatted()).unwrap()
+    }
+
+    #[test]
+    fn every_template_renders_both_parts_with_a_stable_message_id() {
+        let renderer = Renderer::new("Mercado <no-reply@example.com>").unwrap();
+        let order_id = OrderId::generate();
+        let messages = [
+            Message::Welcome,
+            Message::OrderConfirmation {
+                order_id,
+                items: vec![EventLine {
+                    product_id: ProductId::generate(),
+                    product_name: "Tea".into(),
+                    unit_price: "2.50".into(),
+                    quantity: 3,
+                    line_total: "7.50".into(),
+                }],
+                total: "7.50".into(),
+            },
+            Message::OrderCancelled { order_id },
+            Message::StockLow {
+                product_id: ProductId::generate(),
+                name: "Tea".into(),
+                stock: 4,
+                threshold: 10,
+            },
+        ];
+        for message in messages {
+            let n = notice(message);
+            let mail = text(&renderer.render(&n).unwrap());
+            assert!(mail.contains("multipart/alternative"), "{mail}");
+            assert!(
+                mail.contains("text/plain") && mail.contains("text/html"),
+                "{mail}"
+            );
+            assert!(mail.contains(&message_id(&n)), "{mail}");
+            assert!(
+                mail.lines()
+                    .any(|l| l.starts_with("To: ") && l.ends_with(" <ana@example.com>")),
+                "{mail}"
+            );
+            // The HTML part escapes the name; the text part keeps it as written.
+            assert!(mail.contains("Ana &lt;Admin&gt; &amp; Co"), "{mail}");
+        }
+    }
+
+    #[test]
+    fn a_confirmation_carries_the_order_id_items_and_total() {
+        let renderer = Renderer::new("no-reply@example.com").unwrap();
+        let order_id = OrderId::generate();
+        let n = notice(Message::OrderConfirmation {
+            order_id,
+            items: vec![EventLine {
+                product_id: ProductId::generate(),
+                product_name: "Green tea".into(),
+                unit_price: "2.50".into(),
+                quantity: 3,
+                line_total: "7.50".into(),
+            }],
+            total: "7.50".into(),
+        });
+        let mail = renderer.render(&n).unwrap();
+        let raw = text(&mail);
+        assert!(
+            raw.contains(&format!("Subject: Your order {order_id}")),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("Green tea") && raw.contains("Total: 7.50"),
+            "{raw}"
+        );
+    }
+
+    #[test]
+    fn a_bad_sender_address_is_refused() {
+        assert!(!Renderer::new("not an address").unwrap_err().transient);
+    }
+
+    #[tokio::test]
+    async fn files_are_named_by_notice_so_a_second_delivery_is_the_same_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = FileMailer::new(
+            dir.path().join("mail"),
+            Renderer::new("no-reply@example.com").unwrap(),
+        );
+        let n = notice(Message::Welcome);
+        mailer.send(&n).await.unwrap();
+        mailer.send(&n).await.unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("mail"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(
+            files[0].ends_with(".eml") && files[0].starts_with(&n.event_id.simple().to_string())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_smtp_server_is_a_transient_failure() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mailer = SmtpMailer::new(
+            &format!("smtp://127.0.0.1:{port}"),
+            Renderer::new("no-reply@example.com").unwrap(),
+        )
+        .unwrap();
+        let err = mailer.send(&notice(Message::Welcome)).await.unwrap_err();
+        assert!(err.transient, "{err}");
+        assert!(SmtpMailer::new("gopher://x", Renderer::new("a@b.co").unwrap()).is_err());
+    }
+}

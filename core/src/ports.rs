@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 
 use crate::StoreError;
 use crate::domain::{
-    Email, Order, OrderId, OrderLines, Page, Paged, Product, ProductId, ProductPatch, ProductQuery,
-    TokenId, User, UserId, UserPatch,
+    Email, Job, JobError, JobId, JobStatus, Order, OrderId, OrderLines, Page, Paged, Product,
+    ProductId, ProductPatch, ProductQuery, TokenId, User, UserId, UserPatch,
 };
 use crate::events::Event;
 use crate::password::PasswordHash;
@@ -341,6 +341,114 @@ pub trait OutboxRepository: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// A job handed to a worker, with the number of claims including this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedJob {
+    /// The job (without its errors).
+    pub job: Job,
+    /// How many times it was claimed, this claim included.
+    pub attempts: u32,
+}
+
+/// One batch of an import, recorded atomically.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportBatch<'a> {
+    /// The job.
+    pub job: JobId,
+    /// Who holds it: nothing is recorded unless this claimer still does.
+    pub claimer: uuid::Uuid,
+    /// Good rows; one whose name and price a product already has is skipped, so
+    /// importing a file again adds nothing twice.
+    pub products: &'a [Product],
+    /// Bad rows.
+    pub errors: &'a [JobError],
+    /// Rows handled once this batch is in.
+    pub done: u64,
+    /// Rows in all.
+    pub total: u64,
+    /// Now.
+    pub now: OffsetDateTime,
+    /// The claim's new end: every batch extends it.
+    pub until: OffsetDateTime,
+}
+
+/// Background jobs: uploads stored in pieces, queued, claimed by workers under a lease,
+/// advanced batch by batch, finished.
+pub trait JobRepository: Send + Sync {
+    /// Stores piece `seq` (from 0) of an upload, before its job is queued.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn store_job_chunk(
+        &self,
+        job: JobId,
+        seq: u64,
+        text: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Drops the pieces of an upload that never became a job.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn discard_job_chunks(&self, job: JobId)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Queues a job whose upload is stored.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn queue_job(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A job with its errors, by row.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn job_by_id(&self, id: JobId) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
+
+    /// Claims the oldest queued job, or a running one whose lease ran out (its worker
+    /// died): it becomes `running`, held by `claim.claimer` until `claim.until`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn claim_job(
+        &self,
+        claim: &Claim,
+    ) -> impl Future<Output = Result<Option<ClaimedJob>, StoreError>> + Send;
+
+    /// Piece `seq` of a job's upload; `None` past the last.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn job_chunk(
+        &self,
+        job: JobId,
+        seq: u64,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Records a batch; `false` (and nothing recorded) when the claimer lost the job.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn import_batch(
+        &self,
+        batch: &ImportBatch<'_>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Ends a held job as `status`, with a job-wide error if given, and drops its upload.
+    /// `false` when the claimer lost the job.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn finish_job(
+        &self,
+        id: JobId,
+        claimer: uuid::Uuid,
+        status: JobStatus,
+        error: Option<&str>,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// Which mails went out: one row per event and recipient, so an event delivered twice
 /// mails once.
 pub trait MailLog: Send + Sync {
@@ -383,6 +491,7 @@ pub trait Store:
     + AuthRepository
     + OutboxRepository
     + MailLog
+    + JobRepository
     + StoreHealth
     + Clone
     + 'static
@@ -396,6 +505,7 @@ impl<T> Store for T where
         + AuthRepository
         + OutboxRepository
         + MailLog
+        + JobRepository
         + StoreHealth
         + Clone
         + 'static

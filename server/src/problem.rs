@@ -447,6 +447,15 @@ impl From<CreateProductError> for Problem {
     }
 }
 
+impl From<mercado_core::service::ImportError> for Problem {
+    fn from(e: mercado_core::service::ImportError) -> Self {
+        match e {
+            mercado_core::service::ImportError::Forbidden => Self::forbidden("superuser required"),
+            mercado_core::service::ImportError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<UpdateProductError> for Problem {
     fn from(e: UpdateProductError) -> Self {
         match e {

@@ -53,6 +53,8 @@ pub struct Settings {
     pub mail_from: String,
     /// `MERCADO_WORKER_POLL_MS`: how long an idle worker waits before looking again.
     pub worker_poll_ms: u64,
+    /// `MERCADO_MAX_IMPORT_BYTES`: the largest CSV upload.
+    pub max_import_bytes: usize,
 }
 
 impl Settings {
@@ -76,6 +78,7 @@ impl Settings {
             mail_dir: "mail".into(),
             mail_from: "Mercado <no-reply@mercado.localhost>".to_owned(),
             worker_poll_ms: 500,
+            max_import_bytes: 64 * 1024 * 1024,
         }
     }
 
@@ -109,6 +112,7 @@ impl Settings {
         parse_into("MERCADO_MAIL_DIR", &mut s.mail_dir)?;
         parse_into("MERCADO_MAIL_FROM", &mut s.mail_from)?;
         parse_into("MERCADO_WORKER_POLL_MS", &mut s.worker_poll_ms)?;
+        parse_into("MERCADO_MAX_IMPORT_BYTES", &mut s.max_import_bytes)?;
         if s.token_ttl_seconds <= 0 {
             return Err(ConfigError {
                 var: "MERCADO_TOKEN_TTL_SECONDS",

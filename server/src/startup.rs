@@ -440,6 +440,7 @@ pub fn state<S: Store>(store: S, settings: &Settings) -> Result<Arc<State<S>>, S
         queries,
         tokens,
         clock,
+        max_import_bytes: settings.max_import_bytes,
     }))
 }
 

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use mercado_core::Clock;
+use mercado_core::domain::{JobError, JobId, JobStatus, NewProduct, Product};
 use mercado_core::notify::{Mailer, Notifier, NotifyError};
-use mercado_core::ports::{Claim, ClaimedEvent, Store};
+use mercado_core::ports::{Claim, ClaimedEvent, ImportBatch, Store};
 use mercado_mail::{AnyMailer, FileMailer, Renderer, SmtpMailer};
 use secrecy::ExposeSecret;
 use time::Duration;
@@ -159,7 +160,16 @@ impl WorkerHandle {
         poll: StdDuration,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(store, mailer, clock, poll, stopped));
+        let imports = tokio::spawn(run_imports(
+            store.clone(),
+            clock.clone(),
+            poll,
+            stopped.clone(),
+        ));
+        let events = tokio::spawn(run(store, mailer, clock, poll, stopped));
+        let task = tokio::spawn(async move {
+            let _ = tokio::join!(events, imports);
+        });
         Self { stop, task }
     }
 
@@ -173,6 +183,230 @@ impl WorkerHandle {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         shutdown.await;
         self.stop().await;
+    }
+}
+
+/// Rows recorded per transaction (and per progress update).
+const IMPORT_BATCH: usize = 500;
+/// Claims of one job before it is failed rather than tried again.
+const MAX_JOB_ATTEMPTS: u32 = 3;
+
+/// Why an import stopped early.
+enum ImportStop {
+    /// The file cannot be read as CSV: the job fails with this message.
+    Malformed(String),
+    /// The store failed, or another worker holds the job now: the lease decides.
+    Interrupted(String),
+}
+
+/// Runs imports until `stop` turns true, one job at a time.
+pub async fn run_imports<S: Store>(
+    store: S,
+    clock: Arc<dyn Clock>,
+    poll: StdDuration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let claimer = Uuid::now_v7();
+    while !*stop.borrow() {
+        let now = clock.now();
+        let claim = Claim {
+            claimer,
+            limit: 1,
+            now,
+            until: now + LEASE,
+        };
+        match store.claim_job(&claim).await {
+            Ok(Some(claimed)) => {
+                let id = claimed.job.id;
+                let outcome = if claimed.attempts > MAX_JOB_ATTEMPTS {
+                    Err(ImportStop::Malformed(format!(
+                        "given up after {MAX_JOB_ATTEMPTS} attempts"
+                    )))
+                } else {
+                    import(&store, &clock, claimer, &claimed.job, &stop).await
+                };
+                let (status, error) = match outcome {
+                    Ok(()) => (JobStatus::Succeeded, None),
+                    Err(ImportStop::Malformed(message)) => (JobStatus::Failed, Some(message)),
+                    Err(ImportStop::Interrupted(why)) => {
+                        tracing::warn!(job = %id, %why, "import interrupted; its lease decides");
+                        continue;
+                    }
+                };
+                let finished = store
+                    .finish_job(id, claimer, status, error.as_deref(), clock.now())
+                    .await;
+                if !matches!(finished, Ok(true)) {
+                    tracing::warn!(job = %id, ?finished, "job end not recorded; its lease decides");
+                }
+            }
+            Ok(None) => {
+                let _ = tokio::time::timeout(poll, stop.changed()).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot claim jobs; trying again");
+                let _ = tokio::time::timeout(poll, stop.changed()).await;
+            }
+        }
+    }
+}
+
+/// The upload as bytes, piece by piece from the store.
+fn upload<S: Store>(
+    store: &S,
+    job: JobId,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + Unpin + 'static {
+    let store = store.clone();
+    Box::pin(futures_util::stream::try_unfold(0u64, move |seq| {
+        let store = store.clone();
+        async move {
+            match store.job_chunk(job, seq).await {
+                Ok(Some(text)) => Ok(Some((bytes::Bytes::from(text), seq + 1))),
+                Ok(None) => Ok(None),
+                Err(e) => Err(std::io::Error::other(e)),
+            }
+        }
+    }))
+}
+
+/// The upload's CSV records, header checked.
+async fn records<S: Store>(
+    store: &S,
+    job: JobId,
+) -> Result<
+    csv_async::AsyncReader<
+        tokio_util::io::StreamReader<
+            impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + Unpin,
+            bytes::Bytes,
+        >,
+    >,
+    ImportStop,
+> {
+    let mut reader = csv_async::AsyncReaderBuilder::new()
+        .flexible(true)
+        .create_reader(tokio_util::io::StreamReader::new(upload(store, job)));
+    let header = reader.headers().await.map_err(csv_stop)?;
+    let header: Vec<&str> = header
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}'))
+        .collect();
+    if header.join(",") != crate::api::IMPORT_HEADER {
+        return Err(ImportStop::Malformed(format!(
+            "the first line must be the header `{}`",
+            crate::api::IMPORT_HEADER
+        )));
+    }
+    Ok(reader)
+}
+
+fn csv_stop(e: csv_async::Error) -> ImportStop {
+    if let csv_async::ErrorKind::Io(io) = e.kind() {
+        ImportStop::Interrupted(io.to_string())
+    } else {
+        ImportStop::Malformed(format!("malformed CSV: {e}"))
+    }
+}
+
+/// Counts the rows, then imports them from where the job stood, a batch per transaction.
+async fn import<S: Store>(
+    store: &S,
+    clock: &Arc<dyn Clock>,
+    claimer: Uuid,
+    job: &mercado_core::domain::Job,
+    stop: &watch::Receiver<bool>,
+) -> Result<(), ImportStop> {
+    use futures_util::StreamExt;
+    let mut total = 0u64;
+    let mut counting = records(store, job.id).await?;
+    let mut rows = counting.records();
+    while let Some(row) = rows.next().await {
+        row.map_err(csv_stop)?;
+        total += 1;
+    }
+    drop(rows);
+
+    let mut reader = records(store, job.id).await?;
+    let mut rows = reader.records();
+    let mut pending = Pending {
+        store,
+        clock,
+        claimer,
+        job: job.id,
+        total,
+        products: Vec::new(),
+        errors: Vec::new(),
+    };
+    let mut row_no = 0u64;
+    while let Some(record) = rows.next().await {
+        let record = record.map_err(csv_stop)?;
+        row_no += 1;
+        if row_no <= job.done {
+            continue;
+        }
+        let fields: Vec<&str> = record.iter().collect();
+        let parsed = match fields.as_slice() {
+            [name, description, price, stock] => {
+                NewProduct::from_row(name, description, price, stock)
+            }
+            other => Err(format!("expected 4 fields, got {}", other.len())),
+        };
+        match parsed {
+            Ok(new) => pending.products.push(Product::create(new, clock.now())),
+            Err(message) => pending.errors.push(JobError {
+                row: Some(row_no),
+                message,
+            }),
+        }
+        if pending.len() >= IMPORT_BATCH {
+            pending.record(row_no).await?;
+            if *stop.borrow() {
+                return Err(ImportStop::Interrupted("worker stopped".into()));
+            }
+        }
+    }
+    pending.record(row_no.max(job.done)).await
+}
+
+/// Rows read but not yet recorded, for one held job.
+struct Pending<'a, S> {
+    store: &'a S,
+    clock: &'a Arc<dyn Clock>,
+    claimer: Uuid,
+    job: JobId,
+    total: u64,
+    products: Vec<Product>,
+    errors: Vec<JobError>,
+}
+
+impl<S: Store> Pending<'_, S> {
+    fn len(&self) -> usize {
+        self.products.len() + self.errors.len()
+    }
+
+    /// Records what is pending, and progress up to row `done`, in one transaction.
+    async fn record(&mut self, done: u64) -> Result<(), ImportStop> {
+        let now = self.clock.now();
+        let batch = ImportBatch {
+            job: self.job,
+            claimer: self.claimer,
+            products: &self.products,
+            errors: &self.errors,
+            done,
+            total: self.total,
+            now,
+            until: now + LEASE,
+        };
+        match self.store.import_batch(&batch).await {
+            Ok(true) => {
+                self.products.clear();
+                self.errors.clear();
+                Ok(())
+            }
+            Ok(false) => Err(ImportStop::Interrupted(
+                "another worker holds the job".into(),
+            )),
+            Err(e) => Err(ImportStop::Interrupted(e.to_string())),
+        }
     }
 }
 

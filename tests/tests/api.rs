@@ -117,8 +117,17 @@ async fn the_openapi_document_is_complete_enough_to_generate_clients(backend: Ba
         }
     }
     assert_eq!(
-        operations, 19,
+        operations, 21,
         "every operation of the contract is documented"
+    );
+    let import = &doc["paths"]["/api/v1/products/import"]["post"];
+    assert!(
+        import["requestBody"]["content"]["text/csv"].is_object(),
+        "{import}"
+    );
+    assert!(
+        import["responses"]["202"]["headers"]["LOCATION"].is_object(),
+        "{import}"
     );
     let scheme = &doc["components"]["securitySchemes"]["OAuth2PasswordBearer"];
     assert_eq!(scheme["type"], "oauth2");

@@ -63,10 +63,10 @@ macro_rules! migration_set {
     };
 }
 
-const SQLITE: &[Migration] = migration_set!("sqlite": (1, "0001", "init"), (2, "0002", "outbox_delivery"), (3, "0003", "sent_mails"));
-const POSTGRES: &[Migration] = migration_set!("postgres": (1, "0001", "init"), (2, "0002", "outbox_delivery"), (3, "0003", "sent_mails"));
-const MYSQL: &[Migration] = migration_set!("mysql": (1, "0001", "init"), (2, "0002", "outbox_delivery"), (3, "0003", "sent_mails"));
-const MSSQL: &[Migration] = migration_set!("mssql": (1, "0001", "init"), (2, "0002", "outbox_delivery"), (3, "0003", "sent_mails"));
+const SQLITE: &[Migration] = migration_set!("sqlite": (1, "0001", "init"), (2, "0002", "outbox_delivery"), (3, "0003", "sent_mails"), (4, "0004", "jobs"));
+const POSTGRES: &[Migration] = migration_set!("postgres": (1, "0001", "init"), (2, "0002", "outbox_delivery"), (3, "0003", "sent_mails"), (4, "0004", "jobs"));
+const MYSQL: &[Migration] = migration_set!("mysql": (1, "0001", "init"), (2, "0002", "outbox_delivery"), (3, "0003", "sent_mails"), (4, "0004", "jobs"));
+const MSSQL: &[Migration] = migration_set!("mssql": (1, "0001", "init"), (2, "0002", "outbox_delivery"), (3, "0003", "sent_mails"), (4, "0004", "jobs"));
 
 /// The migrations for a dialect, in order.
 pub fn migrations(dialect: Dialect) -> &'static [Migration] {

@@ -55,6 +55,20 @@ pub(crate) const STOCK_KINDS: &[Kind] = &[Kind::Uuid, Kind::Text, Kind::Money, K
 
 pub(crate) const COUNT_KINDS: &[Kind] = &[Kind::Int];
 
+/// Columns of `jobs`, in the order [`JOB_KINDS`] decodes them.
+pub(crate) const JOB_COLUMNS: &str =
+    "id, kind, status, rows_done, rows_total, created_at, updated_at, attempts";
+pub(crate) const JOB_KINDS: &[Kind] = &[
+    Kind::Uuid,
+    Kind::Text,
+    Kind::Text,
+    Kind::Int,
+    Kind::Int,
+    Kind::Time,
+    Kind::Time,
+    Kind::Int,
+];
+
 /// Columns of a claimed outbox row, as [`Statements::claim_events`] selects them.
 pub(crate) const OUTBOX_KINDS: &[Kind] = &[Kind::Uuid, Kind::Text, Kind::Time, Kind::Int];
 
@@ -99,6 +113,18 @@ pub(crate) struct Statements {
     pub list_orders_of_user: String,
     pub insert_event: String,
     pub claim_events: String,
+    pub insert_job: String,
+    pub insert_job_chunk: String,
+    pub delete_job_chunks: String,
+    pub job_by_id: String,
+    pub job_errors: String,
+    pub claim_job: String,
+    pub take_job: String,
+    pub job_chunk: String,
+    pub product_names_priced: String,
+    pub job_progress: String,
+    pub insert_job_error: String,
+    pub finish_job: String,
     pub take_event: String,
     pub complete_event: String,
     pub retry_event: String,
@@ -200,6 +226,32 @@ impl Statements {
                  WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ?) \
                  ORDER BY id {first}{claim}"
             )),
+            insert_job: r(&format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")),
+            insert_job_chunk: r("INSERT INTO job_chunks (job_id, seq, data) VALUES (?, ?, ?)"),
+            delete_job_chunks: r("DELETE FROM job_chunks WHERE job_id = ?"),
+            job_by_id: r(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?")),
+            job_errors: r("SELECT row_no, message FROM job_errors WHERE job_id = ? ORDER BY row_no"),
+            claim_job: r(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs{claim_hint} \
+                 WHERE status IN ('queued', 'running') AND (claimed_until IS NULL OR claimed_until <= ?) \
+                 ORDER BY id {first}{claim}"
+            )),
+            take_job: r(
+                "UPDATE jobs SET status = 'running', claimed_by = ?, claimed_until = ?, attempts = attempts + 1, \
+                 updated_at = ? WHERE id = ?",
+            ),
+            job_chunk: r("SELECT data FROM job_chunks WHERE job_id = ? AND seq = ?"),
+            // Collations differ (some fold case): candidates are compared exactly in Rust.
+            product_names_priced: r("SELECT name FROM products WHERE name = ? AND price = ?"),
+            job_progress: r(
+                "UPDATE jobs SET rows_done = ?, rows_total = ?, claimed_until = ?, updated_at = ? \
+                 WHERE id = ? AND claimed_by = ?",
+            ),
+            insert_job_error: r("INSERT INTO job_errors (job_id, row_no, message) VALUES (?, ?, ?)"),
+            finish_job: r(
+                "UPDATE jobs SET status = ?, claimed_by = NULL, claimed_until = NULL, updated_at = ? \
+                 WHERE id = ? AND claimed_by = ?",
+            ),
             take_event: r("UPDATE outbox SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1 WHERE id = ?"),
             complete_event: r(
                 "UPDATE outbox SET published_at = ?, claimed_by = NULL, claimed_until = NULL \
@@ -263,6 +315,18 @@ impl Statements {
             &self.list_orders_of_user,
             &self.insert_event,
             &self.claim_events,
+            &self.insert_job,
+            &self.insert_job_chunk,
+            &self.delete_job_chunks,
+            &self.job_by_id,
+            &self.job_errors,
+            &self.claim_job,
+            &self.take_job,
+            &self.job_chunk,
+            &self.product_names_priced,
+            &self.job_progress,
+            &self.insert_job_error,
+            &self.finish_job,
             &self.take_event,
             &self.complete_event,
             &self.retry_event,

@@ -5,6 +5,7 @@
 
 mod email;
 mod ids;
+mod job;
 mod money;
 mod numbers;
 mod order;
@@ -15,6 +16,7 @@ mod user;
 
 pub use email::{Email, EmailError};
 pub use ids::{JobId, OrderId, ProductId, TokenId, UserId};
+pub use job::{Job, JobError, JobKind, JobStatus};
 pub use money::{Money, MoneyError, Price};
 pub use numbers::{NumberError, Quantity, Stock};
 pub use order::{NewOrderLine, Order, OrderLine, OrderLines, OrderLinesError, OrderStatus};

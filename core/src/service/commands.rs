@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use super::Context;
 use crate::StoreError;
 use crate::domain::{
-    Actor, Email, FullName, NewProduct, NewUser, Order, OrderId, OrderLines, Password, Product,
-    ProductId, ProductPatch, TokenId, User, UserId, UserPatch,
+    Actor, Email, FullName, Job, JobId, JobKind, JobStatus, NewProduct, NewUser, Order, OrderId,
+    OrderLines, Password, Product, ProductId, ProductPatch, TokenId, User, UserId, UserPatch,
 };
 use crate::events::{DomainEvent, Event};
 use crate::password::Verification;
@@ -97,6 +97,17 @@ pub enum UpdateUserError {
 /// Why creating a product failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateProductError {
+    /// The caller is not a superuser.
+    #[error("superuser required")]
+    Forbidden,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why an import could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
     /// The caller is not a superuser.
     #[error("superuser required")]
     Forbidden,
@@ -342,18 +353,64 @@ impl<S: Store> Commands<S> {
         if !actor.is_superuser {
             return Err(CreateProductError::Forbidden);
         }
+        let product = Product::create(new, self.now());
+        self.ctx.store.insert_product(&product).await?;
+        Ok(product)
+    }
+
+    /// Starts a product import for a superuser: the upload is then stored piece by
+    /// piece ([`Commands::store_import_chunk`]) and queued ([`Commands::queue_import`]), or
+    /// dropped ([`Commands::abandon_import`]).
+    ///
+    /// # Errors
+    /// [`ImportError::Forbidden`] for anyone else.
+    pub fn start_import(&self, actor: Actor) -> Result<JobId, ImportError> {
+        if actor.is_superuser {
+            Ok(JobId::generate())
+        } else {
+            Err(ImportError::Forbidden)
+        }
+    }
+
+    /// Stores piece `seq` (from 0) of an import's upload.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    pub async fn store_import_chunk(
+        &self,
+        job: JobId,
+        seq: u64,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        self.ctx.store.store_job_chunk(job, seq, text).await
+    }
+
+    /// Queues an import whose upload is stored; a worker picks it up.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    pub async fn queue_import(&self, id: JobId) -> Result<Job, StoreError> {
         let now = self.now();
-        let product = Product {
-            id: ProductId::generate(),
-            name: new.name,
-            description: new.description,
-            price: new.price,
-            stock: new.stock.get(),
+        let job = Job {
+            id,
+            kind: JobKind::ProductImport,
+            status: JobStatus::Queued,
+            done: 0,
+            total: 0,
+            errors: Vec::new(),
             created_at: now,
             updated_at: now,
         };
-        self.ctx.store.insert_product(&product).await?;
-        Ok(product)
+        self.ctx.store.queue_job(&job).await?;
+        Ok(job)
+    }
+
+    /// Drops the stored pieces of an upload that failed half-way.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    pub async fn abandon_import(&self, id: JobId) -> Result<(), StoreError> {
+        self.ctx.store.discard_job_chunks(id).await
     }
 
     /// Changes a product; superusers only.

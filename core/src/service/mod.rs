@@ -10,8 +10,8 @@ use std::sync::Arc;
 use time::Duration;
 
 pub use commands::{
-    ChangeOwnProfile, Commands, CreateProductError, DeleteProductError, LogInError, LogoutError,
-    PlaceOrderCommandError, SignUpError, UpdateOwnProfileError, UpdateProductError,
+    ChangeOwnProfile, Commands, CreateProductError, DeleteProductError, ImportError, LogInError,
+    LogoutError, PlaceOrderCommandError, SignUpError, UpdateOwnProfileError, UpdateProductError,
     UpdateUserError,
 };
 pub use queries::{AccessError, Queries, ResolveActorError};

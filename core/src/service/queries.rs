@@ -5,7 +5,8 @@ use std::sync::Arc;
 use super::Context;
 use crate::StoreError;
 use crate::domain::{
-    Actor, Order, OrderId, Page, Paged, Product, ProductId, ProductQuery, TokenId, User, UserId,
+    Actor, Job, JobId, Order, OrderId, Page, Paged, Product, ProductId, ProductQuery, TokenId,
+    User, UserId,
 };
 use crate::ports::Store;
 
@@ -135,6 +136,21 @@ impl<S: Store> Queries<S> {
         page: Page,
     ) -> Result<Paged<Product>, StoreError> {
         self.ctx.store.list_products(query, page).await
+    }
+
+    /// A background job, for superusers.
+    ///
+    /// # Errors
+    /// [`AccessError::Forbidden`] for anyone else, [`AccessError::NotFound`].
+    pub async fn job(&self, actor: Actor, id: JobId) -> Result<Job, AccessError> {
+        if !actor.is_superuser {
+            return Err(AccessError::Forbidden);
+        }
+        self.ctx
+            .store
+            .job_by_id(id)
+            .await?
+            .ok_or(AccessError::NotFound)
     }
 
     /// An order, for its owner or a superuser; `NotFound` for anyone else.

@@ -7,11 +7,14 @@
 pub mod document;
 mod fields;
 mod health;
+mod jobs;
 mod login;
 mod model;
 mod orders;
 mod products;
 mod users;
+
+pub use jobs::IMPORT_HEADER;
 
 use std::sync::Arc;
 
@@ -35,6 +38,8 @@ pub struct State<S> {
     pub tokens: Arc<TokenCodec>,
     /// The clock tokens are issued by.
     pub clock: Arc<dyn Clock>,
+    /// The largest CSV upload accepted.
+    pub max_import_bytes: usize,
 }
 
 impl<S> std::fmt::Debug for State<S> {
@@ -76,6 +81,7 @@ pub fn service<S: Store>(state: Arc<State<S>>) -> OpenApiService<impl OpenApi, (
         login::LoginApi(state.clone()),
         users::UsersApi(state.clone()),
         products::ProductsApi(state.clone()),
+        jobs::JobsApi(state.clone()),
         orders::OrdersApi(state),
     );
     OpenApiService::new(apis, "Mercado", env!("CARGO_PKG_VERSION")).description(

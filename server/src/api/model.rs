@@ -293,3 +293,88 @@ page_type!(
     /// A page of orders, newest first.
     OrderPage, OrderOut, "OrderPage"
 );
+
+/// How far a job is.
+#[derive(Debug, Object)]
+#[oai(rename = "JobProgress")]
+pub struct JobProgressOut {
+    /// Rows handled (imported, already there, or refused).
+    pub done: u64,
+    /// Rows in all; 0 until a worker has counted them.
+    pub total: u64,
+}
+
+/// A problem with one row, or (without `row`) with the whole job.
+#[derive(Debug, Object)]
+#[oai(rename = "JobError")]
+pub struct JobErrorOut {
+    /// The CSV row: 1 is the first row after the header.
+    #[oai(skip_serializing_if_is_none)]
+    pub row: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The state of a job.
+#[derive(Debug, poem_openapi::Enum)]
+#[oai(rename = "JobStatus", rename_all = "lowercase")]
+pub enum JobStatusOut {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker holds it.
+    Running,
+    /// Done; bad rows, if any, are in `errors`.
+    Succeeded,
+    /// Stopped for good; why is in `errors`.
+    Failed,
+}
+
+/// A background job.
+#[derive(Debug, Object)]
+#[oai(rename = "Job")]
+pub struct JobOut {
+    /// Its id (UUID v7).
+    pub id: Uuid,
+    /// What it does: `product_import`.
+    pub kind: String,
+    /// Where it is.
+    pub status: JobStatusOut,
+    /// How far it is.
+    pub progress: JobProgressOut,
+    /// Problems, by row.
+    pub errors: Vec<JobErrorOut>,
+    /// When it was queued.
+    pub created_at: OffsetDateTime,
+    /// When it last moved.
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<mercado_core::domain::Job> for JobOut {
+    fn from(j: mercado_core::domain::Job) -> Self {
+        use mercado_core::domain::JobStatus as S;
+        Self {
+            id: j.id.as_uuid(),
+            kind: j.kind.as_str().to_owned(),
+            status: match j.status {
+                S::Queued => JobStatusOut::Queued,
+                S::Running => JobStatusOut::Running,
+                S::Succeeded => JobStatusOut::Succeeded,
+                S::Failed => JobStatusOut::Failed,
+            },
+            progress: JobProgressOut {
+                done: j.done,
+                total: j.total,
+            },
+            errors: j
+                .errors
+                .into_iter()
+                .map(|e| JobErrorOut {
+                    row: e.row,
+                    message: e.message,
+                })
+                .collect(),
+            created_at: j.created_at,
+            updated_at: j.updated_at,
+        }
+    }
+}

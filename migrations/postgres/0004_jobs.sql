@@ -1,0 +1,33 @@
+-- Background jobs (product imports). The upload is kept in job_chunks, in order, so
+-- any worker can read it; rows_done is the resume point for a worker whose lease ran
+-- out; errors are one row each, by CSV row number.
+CREATE TABLE jobs (
+    id            UUID        NOT NULL CONSTRAINT pk_jobs PRIMARY KEY,
+    kind          TEXT        NOT NULL,
+    status        TEXT        NOT NULL CONSTRAINT ck_jobs_status CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+    rows_done     BIGINT      NOT NULL,
+    rows_total    BIGINT      NOT NULL,
+    attempts      BIGINT      NOT NULL,
+    claimed_by    UUID,
+    claimed_until TIMESTAMPTZ,
+    created_at    TIMESTAMPTZ NOT NULL,
+    updated_at    TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX ix_jobs_claimable ON jobs (status, id);
+
+CREATE TABLE job_chunks (
+    job_id UUID   NOT NULL,
+    seq    BIGINT NOT NULL,
+    data   TEXT   NOT NULL,
+    CONSTRAINT pk_job_chunks PRIMARY KEY (job_id, seq)
+);
+
+CREATE TABLE job_errors (
+    job_id  UUID   NOT NULL,
+    row_no  BIGINT NOT NULL,
+    message TEXT   NOT NULL,
+    CONSTRAINT pk_job_errors PRIMARY KEY (job_id, row_no)
+);
+
+-- Re-imports look rows up by name and price.
+CREATE INDEX ix_products_name_price ON products (name, price);

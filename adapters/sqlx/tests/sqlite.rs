@@ -4,7 +4,8 @@
 use mercado_core::StoreError;
 use mercado_core::domain::{ProductId, UserId};
 use mercado_core::ports::{
-    AuthRepository, Claim, OutboxRepository, ProductRepository, StoreHealth, UserRepository,
+    AuthRepository, Claim, ImportBatch, JobRepository, OutboxRepository, ProductRepository,
+    StoreHealth, UserRepository,
 };
 use mercado_sql::{Executor, MigrationError, SqlStore, Value, migrate};
 use mercado_sqlx::sqlite::{SqliteExecutor, connect};
@@ -147,6 +148,81 @@ async fn an_outbox_row_that_does_not_parse_is_parked_not_delivered_nor_blocking(
         .await
         .unwrap();
     assert!(rows[0].text(0).unwrap().starts_with("unreadable payload"));
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_died_resumes_where_it_stood_and_the_old_worker_is_shut_out() {
+    use mercado_core::domain::{Job, JobId, JobKind, JobStatus};
+    let (_dir, exec) = fresh().await;
+    migrate(&exec).await.unwrap();
+    let store = SqlStore::new(exec);
+    let now = time::OffsetDateTime::now_utc();
+    let id = JobId::generate();
+    store
+        .store_job_chunk(id, 0, "name,description,price,stock\n")
+        .await
+        .unwrap();
+    let job = Job {
+        id,
+        kind: JobKind::ProductImport,
+        status: JobStatus::Queued,
+        done: 0,
+        total: 0,
+        errors: Vec::new(),
+        created_at: now,
+        updated_at: now,
+    };
+    store.queue_job(&job).await.unwrap();
+    let claim = |claimer, at: time::OffsetDateTime| Claim {
+        claimer,
+        limit: 1,
+        now: at,
+        until: at + time::Duration::seconds(30),
+    };
+    let (dead, next) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let held = store.claim_job(&claim(dead, now)).await.unwrap().unwrap();
+    assert_eq!((held.job.status, held.attempts), (JobStatus::Running, 1));
+    let batch = |claimer, done| ImportBatch {
+        job: id,
+        claimer,
+        products: &[],
+        errors: &[],
+        done,
+        total: 10,
+        now,
+        until: now + time::Duration::seconds(30),
+    };
+    assert!(store.import_batch(&batch(dead, 4)).await.unwrap());
+    // Held while the lease runs; then the next worker gets it, from row 4 on.
+    assert!(store.claim_job(&claim(next, now)).await.unwrap().is_none());
+    let later = now + time::Duration::seconds(31);
+    let resumed = store.claim_job(&claim(next, later)).await.unwrap().unwrap();
+    assert_eq!(
+        (resumed.job.done, resumed.job.total, resumed.attempts),
+        (4, 10, 2)
+    );
+    // The dead worker's late writes count for nothing.
+    assert!(!store.import_batch(&batch(dead, 9)).await.unwrap());
+    assert!(
+        !store
+            .finish_job(id, dead, JobStatus::Succeeded, None, later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_job(id, next, JobStatus::Failed, Some("stopped"), later)
+            .await
+            .unwrap()
+    );
+    let done = store.job_by_id(id).await.unwrap().unwrap();
+    assert_eq!((done.status, done.done), (JobStatus::Failed, 4));
+    assert_eq!(done.errors[0].row, None);
+    assert_eq!(
+        store.job_chunk(id, 0).await.unwrap(),
+        None,
+        "the upload is dropped"
+    );
 }
 
 #[tokio::test]

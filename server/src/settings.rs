@@ -53,6 +53,9 @@ pub struct Settings {
     pub mail_from: String,
     /// `MERCADO_WORKER_POLL_MS`: how long an idle worker waits before looking again.
     pub worker_poll_ms: u64,
+    /// `MERCADO_WORKER_LEASE_SECONDS`: how long a worker's claim on an event or a job
+    /// holds unless renewed; a dead worker's work moves on after this.
+    pub worker_lease_seconds: i64,
     /// `MERCADO_MAX_IMPORT_BYTES`: the largest CSV upload.
     pub max_import_bytes: usize,
 }
@@ -79,6 +82,7 @@ impl Settings {
             mail_from: "Mercado <no-reply@mercado.localhost>".to_owned(),
             worker_poll_ms: 500,
             max_import_bytes: 64 * 1024 * 1024,
+            worker_lease_seconds: 120,
         }
     }
 
@@ -113,6 +117,13 @@ impl Settings {
         parse_into("MERCADO_MAIL_FROM", &mut s.mail_from)?;
         parse_into("MERCADO_WORKER_POLL_MS", &mut s.worker_poll_ms)?;
         parse_into("MERCADO_MAX_IMPORT_BYTES", &mut s.max_import_bytes)?;
+        parse_into("MERCADO_WORKER_LEASE_SECONDS", &mut s.worker_lease_seconds)?;
+        if s.worker_lease_seconds <= 0 {
+            return Err(ConfigError {
+                var: "MERCADO_WORKER_LEASE_SECONDS",
+                message: "must be positive".into(),
+            });
+        }
         if s.token_ttl_seconds <= 0 {
             return Err(ConfigError {
                 var: "MERCADO_TOKEN_TTL_SECONDS",

@@ -192,8 +192,11 @@ impl AnyStore {
     pub fn spawn_worker(&self, settings: &Settings) -> Result<WorkerHandle, StartupError> {
         let mailer = worker::mailer(settings)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let poll = std::time::Duration::from_millis(settings.worker_poll_ms);
-        Ok(with_store!(self.clone(), s => WorkerHandle::spawn(s, mailer, clock, poll)))
+        let timing = worker::Timing {
+            poll: std::time::Duration::from_millis(settings.worker_poll_ms),
+            lease: time::Duration::seconds(settings.worker_lease_seconds),
+        };
+        Ok(with_store!(self.clone(), s => WorkerHandle::spawn(s, mailer, clock, timing)))
     }
 
     /// Closes the pools.

@@ -22,8 +22,15 @@ use crate::startup::StartupError;
 
 /// Events claimed at once.
 const BATCH: usize = 32;
-/// How long a claim holds; far longer than handling one batch takes.
-const LEASE: Duration = Duration::minutes(2);
+/// How often an idle worker looks for work, and how long its claims hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// The wait between looks when there is nothing to do.
+    pub poll: StdDuration,
+    /// How long a claim holds unless renewed: far longer than one batch takes, and how
+    /// long a dead worker's work waits before another worker takes it over.
+    pub lease: Duration,
+}
 /// Attempts before an event is parked (kept, with its last error, for an operator).
 const MAX_ATTEMPTS: u32 = 12;
 /// Retry delays double from 2 s up to this.
@@ -56,7 +63,7 @@ pub async fn run<S: Store, M: Mailer>(
     store: S,
     mailer: M,
     clock: Arc<dyn Clock>,
-    poll: StdDuration,
+    timing: Timing,
     mut stop: watch::Receiver<bool>,
 ) {
     let notifier = Notifier::new(store.clone(), mailer, clock.clone());
@@ -68,7 +75,7 @@ pub async fn run<S: Store, M: Mailer>(
             claimer,
             limit: BATCH,
             now,
-            until: now + LEASE,
+            until: now + timing.lease,
         };
         let batch = match store.claim_events(&claim).await {
             Ok(batch) => batch,
@@ -97,7 +104,7 @@ pub async fn run<S: Store, M: Mailer>(
         }
         if idle {
             // Sleeps, or wakes as soon as it is told to stop.
-            let _ = tokio::time::timeout(poll, stop.changed()).await;
+            let _ = tokio::time::timeout(timing.poll, stop.changed()).await;
         }
     }
     tracing::info!(%claimer, "worker stopped");
@@ -157,16 +164,16 @@ impl WorkerHandle {
         store: S,
         mailer: AnyMailer,
         clock: Arc<dyn Clock>,
-        poll: StdDuration,
+        timing: Timing,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let imports = tokio::spawn(run_imports(
             store.clone(),
             clock.clone(),
-            poll,
+            timing,
             stopped.clone(),
         ));
-        let events = tokio::spawn(run(store, mailer, clock, poll, stopped));
+        let events = tokio::spawn(run(store, mailer, clock, timing, stopped));
         let task = tokio::spawn(async move {
             let _ = tokio::join!(events, imports);
         });
@@ -203,7 +210,7 @@ enum ImportStop {
 pub async fn run_imports<S: Store>(
     store: S,
     clock: Arc<dyn Clock>,
-    poll: StdDuration,
+    timing: Timing,
     mut stop: watch::Receiver<bool>,
 ) {
     let claimer = Uuid::now_v7();
@@ -213,7 +220,7 @@ pub async fn run_imports<S: Store>(
             claimer,
             limit: 1,
             now,
-            until: now + LEASE,
+            until: now + timing.lease,
         };
         match store.claim_job(&claim).await {
             Ok(Some(claimed)) => {
@@ -223,7 +230,7 @@ pub async fn run_imports<S: Store>(
                         "given up after {MAX_JOB_ATTEMPTS} attempts"
                     )))
                 } else {
-                    import(&store, &clock, claimer, &claimed.job, &stop).await
+                    import(&store, &clock, timing.lease, claimer, &claimed.job, &stop).await
                 };
                 let (status, error) = match outcome {
                     Ok(()) => (JobStatus::Succeeded, None),
@@ -241,11 +248,11 @@ pub async fn run_imports<S: Store>(
                 }
             }
             Ok(None) => {
-                let _ = tokio::time::timeout(poll, stop.changed()).await;
+                let _ = tokio::time::timeout(timing.poll, stop.changed()).await;
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot claim jobs; trying again");
-                let _ = tokio::time::timeout(poll, stop.changed()).await;
+                let _ = tokio::time::timeout(timing.poll, stop.changed()).await;
             }
         }
     }
@@ -311,6 +318,7 @@ fn csv_stop(e: csv_async::Error) -> ImportStop {
 async fn import<S: Store>(
     store: &S,
     clock: &Arc<dyn Clock>,
+    lease: Duration,
     claimer: Uuid,
     job: &mercado_core::domain::Job,
     stop: &watch::Receiver<bool>,
@@ -330,6 +338,7 @@ async fn import<S: Store>(
     let mut pending = Pending {
         store,
         clock,
+        lease,
         claimer,
         job: job.id,
         total,
@@ -371,6 +380,7 @@ async fn import<S: Store>(
 struct Pending<'a, S> {
     store: &'a S,
     clock: &'a Arc<dyn Clock>,
+    lease: Duration,
     claimer: Uuid,
     job: JobId,
     total: u64,
@@ -394,7 +404,7 @@ impl<S: Store> Pending<'_, S> {
             done,
             total: self.total,
             now,
-            until: now + LEASE,
+            until: now + self.lease,
         };
         match self.store.import_batch(&batch).await {
             Ok(true) => {

@@ -246,3 +246,158 @@ fn serve_answers_and_stops_gracefully_on_sigterm() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
 }
+
+/// One HTTP/1.0 exchange (no chunked bodies, the server closes): status, headers, body.
+fn http(
+    addr: &str,
+    request_line: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, serde_json::Value) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut head = format!(
+        "{request_line} HTTP/1.0\r\nHost: x\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        head.to_owned(),
+        serde_json::from_str(body).unwrap_or_default(),
+    )
+}
+
+/// Starts `mercado <command>` on `url` and returns it (with the address it listens on,
+/// for `serve`).
+fn start(command: &str, dir: &tempfile::TempDir, url: &str) -> (KillOnDrop, Option<String>) {
+    let mut child = Command::new(BIN)
+        .arg(command)
+        .current_dir(dir.path())
+        .env("DATABASE_URL", url)
+        .env("MERCADO_BIND", "127.0.0.1:0")
+        .env("MERCADO_RUN_WORKER", "false")
+        .env("MERCADO_WORKER_LEASE_SECONDS", "2")
+        .env("MERCADO_WORKER_POLL_MS", "50")
+        .env(
+            "MERCADO_JWT_SECRET",
+            "a-secret-that-is-long-enough-for-hs256",
+        )
+        .env("MERCADO_FIRST_SUPERUSER_EMAIL", "admin@example.com")
+        .env("MERCADO_FIRST_SUPERUSER_PASSWORD", "admin-password-123")
+        .env("MERCADO_PASSWORD_ROUNDS", "1000")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = if command == "serve" {
+        loop {
+            let line = lines
+                .next()
+                .expect("the server logs that it listens")
+                .unwrap();
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break Some(rest.split_whitespace().next().unwrap().to_owned());
+            }
+        }
+    } else {
+        None
+    };
+    // Keep reading, so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (KillOnDrop(child), addr)
+}
+
+#[cfg(unix)]
+#[test]
+fn an_import_whose_worker_is_killed_is_finished_by_the_next_worker_once() {
+    const ROWS: usize = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
+    let (_server, addr) = start("serve", &dir, &url);
+    let addr = addr.unwrap();
+    let form = b"username=admin%40example.com&password=admin-password-123";
+    let (status, _, login) = http(
+        &addr,
+        "POST /api/v1/login/token",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        form,
+    );
+    assert_eq!(status, 200, "{login}");
+    let bearer = format!("Bearer {}", login["access_token"].as_str().unwrap());
+    let mut csv = String::from("name,description,price,stock\n");
+    for i in 0..ROWS {
+        csv.push_str(&format!(
+            "Item {i},,{}.{:02},{}\n",
+            i % 500,
+            i % 100,
+            i % 40
+        ));
+    }
+    let (status, head, job) = http(
+        &addr,
+        "POST /api/v1/products/import",
+        &[("Authorization", &bearer), ("Content-Type", "text/csv")],
+        csv.as_bytes(),
+    );
+    assert_eq!(status, 202, "{head}{job}");
+    let location = format!("/api/v1/jobs/{}", job["id"].as_str().unwrap());
+    let progress = || {
+        let (status, _, job) = http(
+            &addr,
+            &format!("GET {location}"),
+            &[("Authorization", &bearer)],
+            b"",
+        );
+        assert_eq!(status, 200, "{job}");
+        job
+    };
+
+    // The first worker dies (SIGKILL: no clean-up) once part of the file is in.
+    let (mut first, _) = start("worker", &dir, &url);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let job = progress();
+        let done = job["progress"]["done"].as_u64().unwrap();
+        assert_ne!(
+            job["status"], "succeeded",
+            "the import finished before the kill; raise ROWS"
+        );
+        if done > 0 {
+            assert_eq!(job["progress"]["total"], ROWS);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress within 120 s: {job}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    let (_second, _) = start("worker", &dir, &url);
+    let job = loop {
+        let job = progress();
+        if job["status"] != "running" && job["status"] != "queued" {
+            break job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not finished within 120 s: {job}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["progress"]["done"], ROWS);
+    assert_eq!(job["errors"].as_array().unwrap().len(), 0, "{job}");
+    let (_, _, page) = http(&addr, "GET /api/v1/products?limit=1", &[], b"");
+    assert_eq!(page["total"], ROWS, "every row imported exactly once");
+}

@@ -171,20 +171,6 @@ impl AnyStore {
         Ok(with_store!(self, s => mercado_sql::migrate(s.executor()).await?))
     }
 
-    /// Replaces a user's password hash behind the API, as another application sharing the
-    /// users table would (operations and interop tests).
-    ///
-    /// # Errors
-    /// [`mercado_core::StoreError`] when the store fails.
-    pub async fn set_password_hash(
-        &self,
-        id: mercado_core::domain::UserId,
-        hash: &mercado_core::password::PasswordHash,
-    ) -> Result<(), mercado_core::StoreError> {
-        let now = SystemClock.now();
-        with_store!(self, s => s.set_password_hash(id, hash, now).await)
-    }
-
     /// Starts a worker delivering this store's outbox with the mailer the settings choose.
     ///
     /// # Errors

@@ -293,11 +293,7 @@ async fn records<S: Store>(
         .flexible(true)
         .create_reader(tokio_util::io::StreamReader::new(upload(store, job)));
     let header = reader.headers().await.map_err(csv_stop)?;
-    let header: Vec<&str> = header
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}'))
-        .collect();
-    if header.join(",") != crate::api::IMPORT_HEADER {
+    if !crate::api::is_import_header(&header.iter().collect::<Vec<_>>().join(",")) {
         return Err(ImportStop::Malformed(format!(
             "the first line must be the header `{}`",
             crate::api::IMPORT_HEADER
@@ -314,7 +310,21 @@ fn csv_stop(e: csv_async::Error) -> ImportStop {
     }
 }
 
-/// Counts the rows, then imports them from where the job stood, a batch per transaction.
+/// The upload's rows, header excluded.
+async fn count_rows<S: Store>(store: &S, job: JobId) -> Result<u64, ImportStop> {
+    use futures_util::StreamExt;
+    let mut reader = records(store, job).await?;
+    let mut rows = reader.records();
+    let mut total = 0;
+    while let Some(row) = rows.next().await {
+        row.map_err(csv_stop)?;
+        total += 1;
+    }
+    Ok(total)
+}
+
+/// Counts the rows (unless a previous worker did), then imports them from where the job
+/// stood, a batch per transaction.
 async fn import<S: Store>(
     store: &S,
     clock: &Arc<dyn Clock>,
@@ -324,14 +334,12 @@ async fn import<S: Store>(
     stop: &watch::Receiver<bool>,
 ) -> Result<(), ImportStop> {
     use futures_util::StreamExt;
-    let mut total = 0u64;
-    let mut counting = records(store, job.id).await?;
-    let mut rows = counting.records();
-    while let Some(row) = rows.next().await {
-        row.map_err(csv_stop)?;
-        total += 1;
-    }
-    drop(rows);
+    // A resumed job was counted by the worker before.
+    let total = if job.total > 0 {
+        job.total
+    } else {
+        count_rows(store, job.id).await?
+    };
 
     let mut reader = records(store, job.id).await?;
     let mut rows = reader.records();

@@ -344,8 +344,9 @@ impl TestApp {
             .await
             .expect("the store answers")
             .expect("the user exists");
+        // Behind the API, as another application sharing the users table would.
         self.store
-            .set_password_hash(user.id, &hash)
+            .set_password_hash(user.id, &hash, time::OffsetDateTime::now_utc())
             .await
             .expect("the hash is stored");
     }

@@ -63,10 +63,22 @@ macro_rules! migration_set {
     };
 }
 
-const SQLITE: &[Migration] = migration_set!("sqlite": (1, "0001", "init"), (2, "0002", "outbox_delivery"), (3, "0003", "sent_mails"), (4, "0004", "jobs"));
-const POSTGRES: &[Migration] = migration_set!("postgres": (1, "0001", "init"), (2, "0002", "outbox_delivery"), (3, "0003", "sent_mails"), (4, "0004", "jobs"));
-const MYSQL: &[Migration] = migration_set!("mysql": (1, "0001", "init"), (2, "0002", "outbox_delivery"), (3, "0003", "sent_mails"), (4, "0004", "jobs"));
-const MSSQL: &[Migration] = migration_set!("mssql": (1, "0001", "init"), (2, "0002", "outbox_delivery"), (3, "0003", "sent_mails"), (4, "0004", "jobs"));
+/// Every migration, once: each dialect's folder has a file of the same number and name.
+macro_rules! migration_sets {
+    ($($migration:tt),* $(,)?) => {
+        const SQLITE: &[Migration] = migration_set!("sqlite": $($migration),*);
+        const POSTGRES: &[Migration] = migration_set!("postgres": $($migration),*);
+        const MYSQL: &[Migration] = migration_set!("mysql": $($migration),*);
+        const MSSQL: &[Migration] = migration_set!("mssql": $($migration),*);
+    };
+}
+
+migration_sets!(
+    (1, "0001", "init"),
+    (2, "0002", "outbox_delivery"),
+    (3, "0003", "sent_mails"),
+    (4, "0004", "jobs"),
+);
 
 /// The migrations for a dialect, in order.
 pub fn migrations(dialect: Dialect) -> &'static [Migration] {

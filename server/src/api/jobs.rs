@@ -141,12 +141,16 @@ async fn store_upload<S: Store>(
     }
 }
 
-/// The first line must be the import header (a UTF-8 byte-order mark and `\r` allowed).
+/// Whether `line` is the import header (a UTF-8 byte-order mark and `\r` allowed).
+pub fn is_import_header(line: &str) -> bool {
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+    line.strip_suffix('\r').unwrap_or(line) == IMPORT_HEADER
+}
+
+/// The first line must be the import header.
 fn check_header(start: &[u8]) -> Result<(), Problem> {
     let line = start.split(|b| *b == b'\n').next().unwrap_or_default();
-    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line == IMPORT_HEADER.as_bytes() {
+    if std::str::from_utf8(line).is_ok_and(is_import_header) {
         Ok(())
     } else {
         Err(Problem::invalid(

@@ -14,7 +14,7 @@ mod orders;
 mod products;
 mod users;
 
-pub use jobs::IMPORT_HEADER;
+pub use jobs::{IMPORT_HEADER, is_import_header};
 
 use std::sync::Arc;
 

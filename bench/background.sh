@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Background work through the database transport, on a release build:
+# Background work on a release build, through the database transport, or through the
+# machine's RabbitMQ with BENCH_AMQP=1 (in a vhost of its own, deleted at the end):
 #   events/s — N sign-ups queued with no worker running, then one `mercado worker`
-#              writing the welcome mails as .eml files, timed until the last one lands;
+#              writing the welcome mails as .eml files, timed until the last one lands
+#              (with the broker: relayed from the outbox, then consumed from the queue);
 #   import   — a ROWS-row CSV through POST /api/v1/products/import, timed from 202 to
 #              `succeeded`, with the server's peak RSS (the upload is never held whole).
 # Usage: bench/background.sh [database-url=sqlite] [sign-ups=2000] [rows=100000]
@@ -18,10 +20,19 @@ export DATABASE_URL=$url MERCADO_BIND="127.0.0.1:$port" RUST_LOG=warn MERCADO_PA
   MERCADO_JWT_SECRET=bench-secret-bench-secret-bench-secret MERCADO_MAIL_DIR="$dir/mail" \
   MERCADO_FIRST_SUPERUSER_EMAIL=admin@example.com MERCADO_FIRST_SUPERUSER_PASSWORD=admin-password \
   MERCADO_WORKER_POLL_MS=50
+transport=database
+if [[ ${BENCH_AMQP:-0} == 1 ]]; then
+  transport=broker
+  vhost=mercado-bench-$$
+  rabbitmqctl -q add_vhost "$vhost"
+  rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*'
+  export MERCADO_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$vhost"
+fi
 MERCADO_RUN_WORKER=false target/release/mercado serve &
 server=$!
 worker=
-trap 'kill $server $worker 2>/dev/null; rm -rf "$dir"' EXIT
+vhost=
+trap 'kill $server $worker 2>/dev/null; rm -rf "$dir"; [[ -z $vhost ]] || rabbitmqctl -q delete_vhost "$vhost"' EXIT
 for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
 
 python3 - "$base" "$signups" <<'PY'
@@ -41,7 +52,7 @@ worker=$!
 while [[ $(find "$dir/mail" -name '*.eml' 2>/dev/null | wc -l) -lt $expected ]]; do sleep 0.05; done
 end=$(date +%s.%N)
 kill $worker; wait $worker 2>/dev/null || true; worker=
-python3 -c "print(f'events: $expected welcome mails in {$end - $start:.2f} s = {$expected / ($end - $start):.0f} events/s')"
+python3 -c "print(f'events ($transport transport): $expected welcome mails in {$end - $start:.2f} s = {$expected / ($end - $start):.0f} events/s')"
 
 kill $server; wait $server 2>/dev/null || true
 target/release/mercado serve &

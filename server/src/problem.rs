@@ -154,6 +154,15 @@ impl Problem {
         )
     }
 
+    /// 503: the message broker does not answer (readiness only: requests never need it).
+    pub fn broker_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "broker-unavailable",
+            "the message broker is not reachable; events wait in the outbox",
+        )
+    }
+
     /// 500, after logging the cause chain. The body says nothing about the cause.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         let mut chain = cause.to_string();
@@ -236,7 +245,10 @@ const STATUSES: &[(u16, &str)] = &[
     ),
     (429, "Too many failed logins; see `Retry-After`"),
     (500, "A bug"),
-    (503, "The database is unreachable"),
+    (
+        503,
+        "The database (or, for readiness, the broker) is unreachable",
+    ),
 ];
 
 impl ApiResponse for Problem {

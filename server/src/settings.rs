@@ -45,6 +45,9 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// `MERCADO_RUN_WORKER`: whether `serve` also delivers events in-process.
     pub run_worker: bool,
+    /// `MERCADO_AMQP_URL`: deliver events through this RabbitMQ broker; unset, through
+    /// the database's outbox alone.
+    pub amqp_url: Option<SecretString>,
     /// `MERCADO_SMTP_URL`: send mail over SMTP; unset writes `.eml` files instead.
     pub smtp_url: Option<SecretString>,
     /// `MERCADO_MAIL_DIR`: where `.eml` files go without SMTP.
@@ -77,6 +80,7 @@ impl Settings {
             max_body_bytes: 1024 * 1024,
             db_max_connections: 16,
             run_worker: true,
+            amqp_url: None,
             smtp_url: None,
             mail_dir: "mail".into(),
             mail_from: "Mercado <no-reply@mercado.localhost>".to_owned(),
@@ -112,6 +116,7 @@ impl Settings {
         parse_into("MERCADO_MAX_BODY_BYTES", &mut s.max_body_bytes)?;
         parse_into("MERCADO_DB_MAX_CONNECTIONS", &mut s.db_max_connections)?;
         parse_into("MERCADO_RUN_WORKER", &mut s.run_worker)?;
+        s.amqp_url = var("MERCADO_AMQP_URL").map(SecretString::from);
         s.smtp_url = var("MERCADO_SMTP_URL").map(SecretString::from);
         parse_into("MERCADO_MAIL_DIR", &mut s.mail_dir)?;
         parse_into("MERCADO_MAIL_FROM", &mut s.mail_from)?;

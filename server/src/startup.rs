@@ -11,6 +11,7 @@ use mercado_core::password::PasswordHasher;
 use mercado_core::ports::{Store, UserRepository};
 use mercado_core::service::{ServiceConfig, services};
 use mercado_core::{Clock, SystemClock};
+use mercado_mail::{AnyMailer, FileMailer, Renderer, SmtpMailer};
 use mercado_sql::SqlStore;
 use poem::endpoint::BoxEndpoint;
 use poem::endpoint::make_sync;
@@ -26,7 +27,7 @@ use crate::auth::TokenCodec;
 use crate::middleware::Edge;
 use crate::problem::Problem;
 use crate::settings::Settings;
-use crate::worker::{self, WorkerHandle};
+use crate::worker::{self, Transport, WorkerHandle};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -176,19 +177,56 @@ impl AnyStore {
     /// # Errors
     /// [`StartupError::Config`] for unusable mail settings.
     pub fn spawn_worker(&self, settings: &Settings) -> Result<WorkerHandle, StartupError> {
-        let mailer = worker::mailer(settings)?;
+        let mailer = mailer(settings)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let timing = worker::Timing {
             poll: std::time::Duration::from_millis(settings.worker_poll_ms),
             lease: time::Duration::seconds(settings.worker_lease_seconds),
         };
-        Ok(with_store!(self.clone(), s => WorkerHandle::spawn(s, mailer, clock, timing)))
+        let transport = match broker(settings)? {
+            Some(broker) => Transport::Broker {
+                publisher: broker.publisher(),
+                consumer: broker.consumer(worker::BATCH),
+            },
+            None => Transport::Outbox,
+        };
+        Ok(with_store!(self.clone(), s => WorkerHandle::spawn(s, transport, mailer, clock, timing)))
     }
 
     /// Closes the pools.
     pub async fn close(&self) {
         with_store!(self, s => s.executor().close().await);
     }
+}
+
+/// The mailer the settings choose: SMTP when `MERCADO_SMTP_URL` is set, else `.eml`
+/// files in `MERCADO_MAIL_DIR`.
+///
+/// # Errors
+/// [`StartupError::Config`] for an unusable sender or SMTP URL.
+pub fn mailer(settings: &Settings) -> Result<AnyMailer, StartupError> {
+    let config = |e: &dyn std::fmt::Display| StartupError::Config(e.to_string());
+    let renderer = Renderer::new(&settings.mail_from).map_err(|e| config(&e))?;
+    Ok(match &settings.smtp_url {
+        Some(url) => {
+            AnyMailer::Smtp(SmtpMailer::new(url.expose_secret(), renderer).map_err(|e| config(&e))?)
+        }
+        None => AnyMailer::File(FileMailer::new(&settings.mail_dir, renderer)),
+    })
+}
+
+/// The broker `MERCADO_AMQP_URL` names, if set. Nothing connects yet: the server starts
+/// with the broker down, and events wait in the outbox until it is back.
+///
+/// # Errors
+/// [`StartupError::Config`] when the URL is not an AMQP URL.
+pub fn broker(settings: &Settings) -> Result<Option<mercado_amqp::Broker>, StartupError> {
+    settings
+        .amqp_url
+        .as_ref()
+        .map(|url| mercado_amqp::Broker::new(url.expose_secret()))
+        .transpose()
+        .map_err(|e| StartupError::Config(e.to_string()))
 }
 
 /// The outbox of whichever database, for workers and tests that hold an [`AnyStore`].
@@ -430,6 +468,12 @@ pub fn state<S: Store>(store: S, settings: &Settings) -> Result<Arc<State<S>>, S
         tokens,
         clock,
         max_import_bytes: settings.max_import_bytes,
+        broker: broker(settings)?.map(|broker| -> api::BrokerCheck {
+            Arc::new(move || {
+                let broker = broker.clone();
+                Box::pin(async move { broker.check().await })
+            })
+        }),
     }))
 }
 

@@ -1,27 +1,28 @@
-//! The worker: delivers the outbox through the database itself. Each loop claims a batch
-//! of events under a lease, hands each to the [`Notifier`] (mails, each sent once), and
-//! completes it, or puts it back with a growing delay. A worker that dies holds nothing
-//! past its lease; one asked to stop finishes the event in hand and releases the rest.
+//! The worker: delivers events and runs jobs. Events come from one of two transports
+//! behind [`EventSource`]: the database's outbox itself, or RabbitMQ (then a relay moves
+//! the outbox into the broker, with confirms). Each event goes to the [`Notifier`]
+//! (mails, each sent once) and is settled: done, retried later with a growing delay, or
+//! parked. A worker that dies holds nothing past its lease (outbox) or its connection
+//! (broker); one asked to stop finishes the event in hand and releases the rest.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use mercado_core::Clock;
+use mercado_core::delivery::{
+    Delivery, EventSink, EventSource, OutboxSource, Settle, TransportError,
+};
 use mercado_core::domain::{JobError, JobId, JobStatus, NewProduct, Product};
+use mercado_core::events::Event;
 use mercado_core::notify::{Mailer, Notifier, NotifyError};
-use mercado_core::ports::{Claim, ClaimedEvent, ImportBatch, Store};
-use mercado_mail::{AnyMailer, FileMailer, Renderer, SmtpMailer};
-use secrecy::ExposeSecret;
-use time::Duration;
+use mercado_core::ports::{Claim, ImportBatch, Store};
+use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::settings::Settings;
-use crate::startup::StartupError;
-
-/// Events claimed at once.
-const BATCH: usize = 32;
+/// Events taken at once (and the broker consumer's prefetch window).
+pub const BATCH: u16 = 32;
 /// How often an idle worker looks for work, and how long its claims hold.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -35,22 +36,11 @@ pub struct Timing {
 const MAX_ATTEMPTS: u32 = 12;
 /// Retry delays double from 2 s up to this.
 const MAX_BACKOFF: Duration = Duration::hours(1);
-
-/// The mailer the settings choose: SMTP when `MERCADO_SMTP_URL` is set, else `.eml`
-/// files in `MERCADO_MAIL_DIR`.
-///
-/// # Errors
-/// [`StartupError::Config`] for an unusable sender or SMTP URL.
-pub fn mailer(settings: &Settings) -> Result<AnyMailer, StartupError> {
-    let config = |e: &dyn std::fmt::Display| StartupError::Config(e.to_string());
-    let renderer = Renderer::new(&settings.mail_from).map_err(|e| config(&e))?;
-    Ok(match &settings.smtp_url {
-        Some(url) => {
-            AnyMailer::Smtp(SmtpMailer::new(url.expose_secret(), renderer).map_err(|e| config(&e))?)
-        }
-        None => AnyMailer::File(FileMailer::new(&settings.mail_dir, renderer)),
-    })
-}
+/// Events one worker handles at once: mail servers and databases serve several requests
+/// at once far faster than the same requests one after another.
+const CONCURRENCY: usize = 8;
+/// The longest pause after a transport failure before trying it again.
+const MAX_TRANSPORT_PAUSE: StdDuration = StdDuration::from_secs(5);
 
 /// When a failed event may be tried again: 2 s, 4 s, 8 s, … up to an hour.
 fn backoff(attempts: u32) -> Duration {
@@ -58,97 +48,196 @@ fn backoff(attempts: u32) -> Duration {
     Duration::seconds(seconds).min(MAX_BACKOFF)
 }
 
-/// Runs until `stop` turns true: claims, handles and settles events.
-pub async fn run<S: Store, M: Mailer>(
-    store: S,
-    mailer: M,
+/// What becomes of an event its handler failed on: retried later, unless it failed for
+/// good (a mail refused) or too often.
+fn after_failure(error: &NotifyError, attempts: u32, now: OffsetDateTime) -> Settle {
+    let permanent = matches!(error, NotifyError::Mail(e) if !e.transient);
+    if permanent || attempts >= MAX_ATTEMPTS {
+        Settle::Park {
+            error: error.to_string(),
+        }
+    } else {
+        Settle::Retry {
+            at: now + backoff(attempts),
+            error: error.to_string(),
+        }
+    }
+}
+
+/// Waits `pause`, or less if asked to stop meanwhile.
+async fn pause(stop: &mut watch::Receiver<bool>, pause: StdDuration) {
+    let _ = tokio::time::timeout(pause, stop.changed()).await;
+}
+
+/// The pause after `failures` transport failures in a row: a quarter second, doubling up
+/// to [`MAX_TRANSPORT_PAUSE`].
+fn transport_pause(failures: u32) -> StdDuration {
+    (StdDuration::from_millis(250) * 2u32.pow(failures.min(5))).min(MAX_TRANSPORT_PAUSE)
+}
+
+/// Failures of a transport in a row, and the pause they call for.
+struct Failures(u32);
+
+impl Failures {
+    /// Logs one more failure and pauses (less if asked to stop meanwhile).
+    async fn pause(
+        &mut self,
+        stop: &mut watch::Receiver<bool>,
+        error: &TransportError,
+        what: &str,
+    ) {
+        self.0 += 1;
+        tracing::warn!(%error, failures = self.0, "{what}");
+        pause(stop, transport_pause(self.0)).await;
+    }
+}
+
+/// Runs until `stop` turns true: takes events from `source`, hands them to the notifier
+/// [`CONCURRENCY`] at a time, and settles them.
+pub async fn consume<E: EventSource, S: Store, M: Mailer>(
+    mut source: E,
+    notifier: Notifier<S, M>,
     clock: Arc<dyn Clock>,
     timing: Timing,
     mut stop: watch::Receiver<bool>,
 ) {
-    let notifier = Notifier::new(store.clone(), mailer, clock.clone());
-    let claimer = Uuid::now_v7();
-    tracing::info!(%claimer, "worker started");
+    let mut failures = Failures(0);
     while !*stop.borrow() {
-        let now = clock.now();
-        let claim = Claim {
-            claimer,
-            limit: BATCH,
-            now,
-            until: now + timing.lease,
-        };
-        let batch = match store.claim_events(&claim).await {
-            Ok(batch) => batch,
+        let batch = match source.receive(BATCH.into(), timing.poll).await {
+            Ok(batch) => {
+                failures.0 = 0;
+                batch
+            }
             Err(error) => {
-                tracing::warn!(%error, "cannot claim events; trying again");
-                Vec::new()
+                let what = "cannot receive events; trying again";
+                failures.pause(&mut stop, &error, what).await;
+                continue;
             }
         };
-        let idle = batch.is_empty();
         let mut pending = batch.into_iter();
-        for claimed in pending.by_ref() {
-            settle(&store, &notifier, &clock, claimer, &claimed).await;
-            if *stop.borrow() {
+        while !*stop.borrow() {
+            let (notifier, clock) = (&notifier, &clock);
+            let handling = pending
+                .by_ref()
+                .take(CONCURRENCY)
+                .map(|delivery| async move {
+                    let how =
+                        handle(notifier, &delivery.event, delivery.attempts, clock.now()).await;
+                    (delivery, how)
+                });
+            let settled = futures_util::future::join_all(handling).await;
+            if settled.is_empty() {
                 break;
             }
+            settle(&mut source, settled).await;
         }
         // Stopping mid-batch: what is left goes back at once for another worker.
-        for claimed in pending {
-            let id = claimed.event.id;
-            if let Err(error) = store
-                .retry_event(id, claimer, clock.now(), "worker stopped")
-                .await
-            {
-                tracing::warn!(event = %id, %error, "not released; its lease will run out");
-            }
-        }
-        if idle {
-            // Sleeps, or wakes as soon as it is told to stop.
-            let _ = tokio::time::timeout(timing.poll, stop.changed()).await;
-        }
+        let released = pending.map(|d| (d, Settle::Release)).collect();
+        settle(&mut source, released).await;
     }
-    tracing::info!(%claimer, "worker stopped");
 }
 
-/// Handles one claimed event and records the outcome.
-async fn settle<S: Store, M: Mailer>(
-    store: &S,
+/// Hands one event to the notifier; what becomes of it.
+async fn handle<S: Store, M: Mailer>(
     notifier: &Notifier<S, M>,
-    clock: &Arc<dyn Clock>,
-    claimer: Uuid,
-    claimed: &ClaimedEvent,
-) {
-    let event = &claimed.event;
-    let outcome = notifier.handle(event).await;
-    let now = clock.now();
-    let settled = match &outcome {
+    event: &Event,
+    attempts: u32,
+    now: OffsetDateTime,
+) -> Settle {
+    match notifier.handle(event).await {
         Ok(sent) => {
             tracing::debug!(event = %event.id, kind = event.payload.kind(), sent, "event delivered");
-            store.complete_event(event.id, claimer, now).await
+            Settle::Done
         }
         Err(error) => {
-            let permanent = matches!(error, NotifyError::Mail(e) if !e.transient);
-            let retry_at = if permanent || claimed.attempts >= MAX_ATTEMPTS {
-                tracing::error!(event = %event.id, attempts = claimed.attempts, %error, "event parked");
-                time::macros::datetime!(9999-12-31 00:00 UTC)
+            let how = after_failure(&error, attempts, now);
+            if matches!(how, Settle::Park { .. }) {
+                tracing::error!(event = %event.id, attempts, %error, "event parked");
             } else {
-                tracing::warn!(event = %event.id, attempts = claimed.attempts, %error, "event will be retried");
-                now + backoff(claimed.attempts)
-            };
-            store
-                .retry_event(event.id, claimer, retry_at, &error.to_string())
-                .await
-        }
-    };
-    match settled {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!(event = %event.id, "lease lost while handling; another worker has it")
-        }
-        Err(error) => {
-            tracing::warn!(event = %event.id, %error, "outcome not recorded; the lease will run out")
+                tracing::warn!(event = %event.id, attempts, %error, "event will be retried");
+            }
+            how
         }
     }
+}
+
+/// Records outcomes; a lost one only means the event is handed out again.
+async fn settle<E: EventSource>(source: &mut E, settled: Vec<(Delivery<E::Receipt>, Settle)>) {
+    if settled.is_empty() {
+        return;
+    }
+    let ids: Vec<_> = settled.iter().map(|(d, _)| d.event.id).collect();
+    for (id, result) in ids.into_iter().zip(source.settle(settled).await) {
+        if let Err(error) = result {
+            tracing::warn!(event = %id, %error, "outcome not recorded; the event will come again");
+        }
+    }
+}
+
+/// Runs until `stop` turns true: moves events from the outbox into `sink`. An event
+/// leaves the outbox only once the sink has confirmed it; the rest wait there, through
+/// any outage of the sink.
+pub async fn relay<E: EventSource, K: EventSink>(
+    mut outbox: E,
+    mut sink: K,
+    clock: Arc<dyn Clock>,
+    timing: Timing,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut failures = Failures(0);
+    while !*stop.borrow() {
+        let batch = match outbox.receive(BATCH.into(), timing.poll).await {
+            Ok(batch) => batch,
+            Err(error) => {
+                let what = "cannot claim events to relay; trying again";
+                failures.pause(&mut stop, &error, what).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let events: Vec<_> = batch.iter().map(|d| d.event.clone()).collect();
+        let published = sink.publish(&events).await;
+        let mut refused = None;
+        let settled = batch
+            .into_iter()
+            .zip(published)
+            .map(|(delivery, result)| match result {
+                Ok(()) => (delivery, Settle::Done),
+                Err(error) => {
+                    // Back in a moment; the pause below keeps the moment from being busy.
+                    let how = Settle::Retry {
+                        at: clock.now(),
+                        error: error.to_string(),
+                    };
+                    refused = Some(error);
+                    (delivery, how)
+                }
+            })
+            .collect();
+        settle(&mut outbox, settled).await;
+        if let Some(error) = refused {
+            let what = "events not relayed; they wait in the outbox";
+            failures.pause(&mut stop, &error, what).await;
+        } else {
+            failures.0 = 0;
+        }
+    }
+}
+
+/// Where a worker takes its events from.
+#[derive(Debug)]
+pub enum Transport<K, E> {
+    /// Straight from the database's outbox.
+    Outbox,
+    /// Through a broker: the outbox relayed into `publisher`, events taken from `consumer`.
+    Broker {
+        /// The broker's sending end.
+        publisher: K,
+        /// The broker's receiving end.
+        consumer: E,
+    },
 }
 
 /// A worker running beside the server (or alone, for `mercado worker`), and how to stop it.
@@ -159,23 +248,48 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
-    /// Starts a worker on `store`.
-    pub fn spawn<S: Store>(
+    /// Starts a worker on `store`: imports, and events through `transport`.
+    pub fn spawn<S, M, K, E>(
         store: S,
-        mailer: AnyMailer,
+        transport: Transport<K, E>,
+        mailer: M,
         clock: Arc<dyn Clock>,
         timing: Timing,
-    ) -> Self {
+    ) -> Self
+    where
+        S: Store,
+        M: Mailer,
+        K: EventSink + 'static,
+        E: EventSource + 'static,
+    {
         let (stop, stopped) = watch::channel(false);
-        let imports = tokio::spawn(run_imports(
+        let mut tasks = vec![tokio::spawn(run_imports(
             store.clone(),
             clock.clone(),
             timing,
             stopped.clone(),
-        ));
-        let events = tokio::spawn(run(store, mailer, clock, timing, stopped));
+        ))];
+        let outbox = OutboxSource::new(store.clone(), clock.clone(), timing.lease);
+        let notifier = Notifier::new(store, mailer, clock.clone());
+        match transport {
+            Transport::Broker {
+                publisher,
+                consumer,
+            } => {
+                let relayed = relay(outbox, publisher, clock.clone(), timing, stopped.clone());
+                tasks.push(tokio::spawn(relayed));
+                tasks.push(tokio::spawn(consume(
+                    consumer, notifier, clock, timing, stopped,
+                )));
+            }
+            Transport::Outbox => tasks.push(tokio::spawn(consume(
+                outbox, notifier, clock, timing, stopped,
+            ))),
+        }
+        tracing::info!("worker started");
         let task = tokio::spawn(async move {
-            let _ = tokio::join!(events, imports);
+            futures_util::future::join_all(tasks).await;
+            tracing::info!("worker stopped");
         });
         Self { stop, task }
     }
@@ -431,6 +545,41 @@ impl<S: Store> Pending<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transport_pauses_double_up_to_five_seconds() {
+        assert_eq!(transport_pause(0), StdDuration::from_millis(250));
+        assert_eq!(transport_pause(1), StdDuration::from_millis(500));
+        assert_eq!(transport_pause(4), StdDuration::from_secs(4));
+        assert_eq!(transport_pause(5), MAX_TRANSPORT_PAUSE);
+        assert_eq!(transport_pause(u32::MAX), MAX_TRANSPORT_PAUSE);
+    }
+
+    #[test]
+    fn failures_are_retried_later_unless_permanent_or_too_many() {
+        let now = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let mail = |transient| {
+            NotifyError::Mail(mercado_core::notify::MailError {
+                transient,
+                message: "550 no such user".into(),
+            })
+        };
+        assert_eq!(
+            after_failure(&mail(true), 3, now),
+            Settle::Retry {
+                at: now + Duration::seconds(8),
+                error: "mail: 550 no such user".into()
+            }
+        );
+        assert!(matches!(
+            after_failure(&mail(false), 1, now),
+            Settle::Park { .. }
+        ));
+        assert!(matches!(
+            after_failure(&mail(true), MAX_ATTEMPTS, now),
+            Settle::Park { .. }
+        ));
+    }
 
     #[test]
     fn retries_back_off_exponentially_up_to_an_hour() {

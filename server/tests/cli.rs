@@ -157,6 +157,29 @@ fn bad_settings_stop_the_server_at_start() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("MERCADO_TOKEN_TTL_SECONDS"));
 }
 
+#[test]
+fn a_bad_broker_url_stops_serve_and_worker_without_showing_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["serve", "worker"] {
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display());
+        let output = Command::new(BIN)
+            .arg(command)
+            .current_dir(dir.path())
+            .env("DATABASE_URL", url)
+            .env("MERCADO_BIND", "127.0.0.1:0")
+            .env("MERCADO_AMQP_URL", "rabbit://guest:hunter22@127.0.0.1/")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{command}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("MERCADO_AMQP_URL: unknown scheme `rabbit`"),
+            "{command}: {stderr}"
+        );
+        assert!(!stderr.contains("hunter22"), "{command}: {stderr}");
+    }
+}
+
 /// Kills the server if the test fails half-way.
 struct KillOnDrop(std::process::Child);
 

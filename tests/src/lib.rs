@@ -5,6 +5,7 @@
 //! Test bodies take a [`Backend`] and are expanded once per database by
 //! [`conformance!`]; a database whose URL is missing makes its tests fail loudly.
 
+pub mod amqp;
 pub mod passlib;
 pub mod smtp;
 
@@ -457,6 +458,28 @@ impl TestApp {
         self.post("/api/v1/products", Some(admin), &body)
             .await
             .expect(201)
+    }
+
+    /// Makes one event of every kind a mail follows: a customer signs up, orders 3 of 12
+    /// (below the low-stock threshold of 10) and cancels. Returns the customer's email
+    /// and the order's id.
+    pub async fn every_kind_of_event(&self) -> (String, String) {
+        let admin = self.admin().await;
+        let (token, user) = self.new_user().await;
+        let product = self.product(&admin, "Green tea", "2.50", 12).await;
+        let order = self
+            .order(&token, &[(product["id"].as_str().unwrap(), 3)])
+            .await
+            .expect(201);
+        let order_id = order["id"].as_str().unwrap().to_owned();
+        self.post(
+            &format!("/api/v1/orders/{order_id}/cancel"),
+            Some(&token),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+        (user["email"].as_str().unwrap().to_owned(), order_id)
     }
 
     /// Places an order of `(product id, quantity)` lines.

@@ -25,17 +25,20 @@ impl SmtpSink {
             .expect("a free port")
             .port();
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let maildir = dir.path().join("maildir");
+        let child = Self::spawn(port, &dir);
+        Self { child, port, dir }
+    }
+
+    fn spawn(port: u16, dir: &tempfile::TempDir) -> Child {
         let child = Command::new(crate::passlib::python())
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
+            .arg(dir.path().join("maildir"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("aiosmtpd starts");
-        let sink = Self { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -44,7 +47,18 @@ impl SmtpSink {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        sink
+        child
+    }
+
+    /// Stops it: connections to its port are refused until [`Self::resume`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port, keeping what it received.
+    pub fn resume(&mut self) {
+        self.child = Self::spawn(self.port, &self.dir);
     }
 
     /// `smtp://127.0.0.1:<port>`.
@@ -85,7 +99,38 @@ impl SmtpSink {
 
 impl Drop for SmtpSink {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
+    }
+}
+
+/// How many of `mails` are addressed to `to`.
+pub fn recipients(mails: &[String], to: &str) -> usize {
+    mails
+        .iter()
+        .filter(|m| m.lines().any(|l| l.starts_with("To: ") && l.contains(to)))
+        .count()
+}
+
+/// Checks the five mails of [`crate::TestApp::every_kind_of_event`], each exactly once.
+///
+/// # Panics
+/// When one is missing, extra or wrong.
+pub async fn expect_every_kind_mailed_once(sink: &SmtpSink, customer: &str, order_id: &str) {
+    // Welcome ×2 (the superuser made at start, the customer), confirmation, low stock,
+    // cancellation.
+    let mails = sink.wait_for(5).await;
+    assert_eq!(mails.len(), 5, "{mails:#?}");
+    assert_eq!(recipients(&mails, customer), 3);
+    assert_eq!(recipients(&mails, crate::ADMIN_EMAIL), 2);
+    let confirmation = mails
+        .iter()
+        .find(|m| m.contains(&format!("Subject: Your order {order_id}")))
+        .expect("a confirmation");
+    assert!(confirmation.contains("Green tea") && confirmation.contains("7.50"));
+    for subject in [
+        format!("Subject: Order {order_id} cancelled"),
+        "Subject: Low stock: Green tea".to_owned(),
+    ] {
+        assert!(mails.iter().any(|m| m.contains(&subject)), "{subject}");
     }
 }

@@ -7,8 +7,8 @@ use mercado_core::SystemClock;
 use mercado_core::events::DomainEvent;
 use mercado_core::notify::Notifier;
 use mercado_core::ports::{Claim, OutboxRepository};
-use mercado_tests::smtp::SmtpSink;
-use mercado_tests::{ADMIN_EMAIL, Backend, conformance, spawn_app_with};
+use mercado_tests::smtp::{SmtpSink, expect_every_kind_mailed_once, recipients};
+use mercado_tests::{Backend, conformance, spawn_app_with};
 use time::{Duration, OffsetDateTime};
 
 conformance!(
@@ -17,56 +17,12 @@ conformance!(
     mail_waits_while_the_mail_server_is_down,
 );
 
-fn recipients(mails: &[String], to: &str) -> usize {
-    mails
-        .iter()
-        .filter(|m| m.lines().any(|l| l.starts_with("To: ") && l.contains(to)))
-        .count()
-}
-
 async fn every_event_mails_its_recipients_exactly_once(backend: Backend) {
     let sink = SmtpSink::start();
     let url = sink.url();
     let app = spawn_app_with(backend, |s| s.smtp_url = Some(url.into())).await;
-    let admin = app.admin().await;
-    let (token, user) = app.new_user().await;
-    let email = user["email"].as_str().unwrap();
-    // 12 in stock, 3 ordered: below the threshold of 10, so the superuser hears of it.
-    let product = app.product(&admin, "Green tea", "2.50", 12).await;
-    let order = app
-        .order(&token, &[(product["id"].as_str().unwrap(), 3)])
-        .await
-        .expect(201);
-    let order_id = order["id"].as_str().unwrap();
-    app.post(
-        &format!("/api/v1/orders/{order_id}/cancel"),
-        Some(&token),
-        &serde_json::json!({}),
-    )
-    .await
-    .expect(200);
-
-    // Welcome ×2 (the superuser made at start, the customer), confirmation, low stock,
-    // cancellation.
-    let mails = sink.wait_for(5).await;
-    assert_eq!(mails.len(), 5, "{mails:#?}");
-    assert_eq!(recipients(&mails, email), 3);
-    assert_eq!(recipients(&mails, ADMIN_EMAIL), 2);
-    let confirmation = mails
-        .iter()
-        .find(|m| m.contains(&format!("Subject: Your order {order_id}")))
-        .expect("a confirmation");
-    assert!(confirmation.contains("Green tea") && confirmation.contains("7.50"));
-    assert!(
-        mails
-            .iter()
-            .any(|m| m.contains(&format!("Subject: Order {order_id} cancelled")))
-    );
-    assert!(
-        mails
-            .iter()
-            .any(|m| m.contains("Subject: Low stock: Green tea"))
-    );
+    let (customer, order_id) = app.every_kind_of_event().await;
+    expect_every_kind_mailed_once(&sink, &customer, &order_id).await;
 }
 
 async fn an_event_delivered_twice_mails_once(backend: Backend) {
@@ -90,7 +46,7 @@ async fn an_event_delivered_twice_mails_once(backend: Backend) {
         .expect("the sign-up's event");
     let mut settings = mercado_server::Settings::with_database(&app.database_url);
     settings.smtp_url = Some(sink.url().into());
-    let mailer = mercado_server::worker::mailer(&settings).unwrap();
+    let mailer = mercado_server::startup::mailer(&settings).unwrap();
     let notifier = Notifier::new(app.store.clone(), mailer, std::sync::Arc::new(SystemClock));
     // Delivered, then delivered again (a redelivery after a lost acknowledgement).
     assert_eq!(notifier.handle(&welcome.event).await.unwrap(), 1);

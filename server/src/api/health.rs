@@ -27,7 +27,13 @@ struct ReadyOut {
     status: String,
     /// `ok` when the database answers.
     database: String,
+    /// `ok` when the message broker answers; absent when events go through the database.
+    #[oai(skip_serializing_if_is_none)]
+    broker: Option<String>,
 }
+
+/// How long the broker may take to answer a readiness check.
+const BROKER_CHECK: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[OpenApi(tag = "ApiTags::Health")]
 impl<S: Store> HealthApi<S> {
@@ -39,13 +45,29 @@ impl<S: Store> HealthApi<S> {
         })
     }
 
-    /// Readiness: 200 when the database answers, 503 when it does not.
+    /// Readiness: 200 when the database (and the message broker, when one is configured)
+    /// answers, 503 when not.
     #[oai(path = "/health/ready", method = "get", operation_id = "ready")]
     async fn ready(&self) -> Result<Json<ReadyOut>, Problem> {
         self.0.queries.ready().await?;
+        let broker = match &self.0.broker {
+            None => None,
+            Some(broker) => match tokio::time::timeout(BROKER_CHECK, broker()).await {
+                Ok(Ok(())) => Some("ok".into()),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "readiness: broker down");
+                    return Err(Problem::broker_unavailable());
+                }
+                Err(_) => {
+                    tracing::warn!("readiness: broker did not answer in time");
+                    return Err(Problem::broker_unavailable());
+                }
+            },
+        };
         Ok(Json(ReadyOut {
             status: "ready".into(),
             database: "ok".into(),
+            broker,
         }))
     }
 }

@@ -40,7 +40,20 @@ pub struct State<S> {
     pub clock: Arc<dyn Clock>,
     /// The largest CSV upload accepted.
     pub max_import_bytes: usize,
+    /// Whether the message broker answers, when events go through one: readiness
+    /// reports it.
+    pub broker: Option<BrokerCheck>,
 }
+
+/// A readiness check of the broker, chosen at start (hence `dyn`: the API stays generic
+/// over the store alone and names no adapter).
+pub type BrokerCheck = Arc<
+    dyn Fn() -> futures_util::future::BoxFuture<
+            'static,
+            Result<(), mercado_core::delivery::TransportError>,
+        > + Send
+        + Sync,
+>;
 
 impl<S> std::fmt::Debug for State<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

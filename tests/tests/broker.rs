@@ -1,0 +1,105 @@
+//! Events through the machine's real RabbitMQ, on every database: relayed from the outbox
+//! with confirms, consumed with manual acks, each mail exactly once (also when a message
+//! arrives twice), transient failures retried through a delay queue, unreadable messages
+//! dead-lettered. Each test has a vhost of its own.
+
+use mercado_amqp::{DEAD_QUEUE, EXCHANGE, NOTIFY_QUEUE};
+use mercado_core::events::{DomainEvent, Event};
+use mercado_tests::amqp::Vhost;
+use mercado_tests::smtp::{SmtpSink, expect_every_kind_mailed_once, recipients};
+use mercado_tests::{ADMIN_EMAIL, Backend, TestApp, conformance, spawn_app_with};
+use serde_json::json;
+use time::OffsetDateTime;
+
+conformance!(
+    events_go_through_the_broker_and_mail_once,
+    a_message_delivered_twice_mails_once,
+    transient_failures_are_retried_through_a_delay_queue,
+    unreadable_messages_are_dead_lettered,
+);
+
+async fn app_on(backend: Backend, vhost: &Vhost, sink: &SmtpSink) -> TestApp {
+    let (amqp, smtp) = (vhost.url(), sink.url());
+    spawn_app_with(backend, |s| {
+        s.amqp_url = Some(amqp.into());
+        s.smtp_url = Some(smtp.into());
+    })
+    .await
+}
+
+async fn events_go_through_the_broker_and_mail_once(backend: Backend) {
+    let vhost = Vhost::create();
+    let sink = SmtpSink::start();
+    let app = app_on(backend, &vhost, &sink).await;
+    let ready = app.get("/health/ready", None).await.expect(200);
+    assert_eq!(
+        ready,
+        json!({"status": "ready", "database": "ok", "broker": "ok"})
+    );
+
+    let (customer, order_id) = app.every_kind_of_event().await;
+    expect_every_kind_mailed_once(&sink, &customer, &order_id).await;
+    // Everything acknowledged: nothing left in the queue or parked.
+    vhost.wait_ready(NOTIFY_QUEUE, 0).await;
+    assert_eq!(vhost.ready_in(DEAD_QUEUE).await, 0);
+}
+
+async fn a_message_delivered_twice_mails_once(backend: Backend) {
+    let vhost = Vhost::create();
+    let sink = SmtpSink::start();
+    let app = app_on(backend, &vhost, &sink).await;
+    let (_, user) = app.new_user().await;
+    let email = user["email"].as_str().unwrap();
+    sink.wait_for(2).await;
+
+    // The same event published twice, as a relay does when a confirm is lost.
+    let event = Event::new(
+        DomainEvent::UserCreated {
+            user_id: serde_json::from_value(user["id"].clone()).unwrap(),
+            email: email.to_owned(),
+        },
+        OffsetDateTime::now_utc(),
+    );
+    let body = serde_json::to_vec(&event).unwrap();
+    vhost.publish(EXCHANGE, "user.created", &body).await;
+    vhost.publish(EXCHANGE, "user.created", &body).await;
+
+    let mails = sink.wait_for(3).await;
+    assert_eq!(recipients(&mails, email), 2, "{mails:#?}");
+    assert_eq!(mails.len(), 3);
+    vhost.wait_ready(NOTIFY_QUEUE, 0).await;
+}
+
+async fn transient_failures_are_retried_through_a_delay_queue(backend: Backend) {
+    let vhost = Vhost::create();
+    let mut sink = SmtpSink::start();
+    sink.stop();
+    let app = app_on(backend, &vhost, &sink).await;
+    // The superuser's welcome fails (connection refused) and waits 2 s in a delay queue.
+    vhost
+        .wait_ready(&format!("{NOTIFY_QUEUE}.retry.2s"), 1)
+        .await;
+    assert!(sink.messages().is_empty());
+    sink.resume();
+    let mails = sink.wait_for(1).await;
+    assert_eq!(recipients(&mails, ADMIN_EMAIL), 1, "{mails:#?}");
+    assert_eq!(mails.len(), 1);
+    assert_eq!(vhost.ready_in(DEAD_QUEUE).await, 0);
+    drop(app);
+}
+
+async fn unreadable_messages_are_dead_lettered(backend: Backend) {
+    let vhost = Vhost::create();
+    let sink = SmtpSink::start();
+    let app = app_on(backend, &vhost, &sink).await;
+    // The first mail proves the topology is declared.
+    sink.wait_for(1).await;
+    vhost
+        .publish(EXCHANGE, "user.created", b"{\"not\": \"an event\"}")
+        .await;
+    vhost.wait_ready(DEAD_QUEUE, 1).await;
+    vhost.wait_ready(NOTIFY_QUEUE, 0).await;
+    // The consumer goes on with the next one.
+    app.new_user().await;
+    assert_eq!(sink.wait_for(2).await.len(), 2);
+}

@@ -49,13 +49,20 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = dotenvy::dotenv();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match std::env::var("MERCADO_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("" | "text") => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One JSON object per line, the event's fields at the top level.
+        Ok("json") => logs.json().flatten_event(true).init(),
+        Ok(other) => {
+            eprintln!("mercado: MERCADO_LOG_FORMAT: expected `text` or `json`, not `{other}`");
+            return ExitCode::FAILURE;
+        }
+    }
     match run(cli.command.unwrap_or(Command::Serve)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

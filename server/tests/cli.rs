@@ -5,7 +5,9 @@ use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mercado");
+mod support;
+
+use support::{BIN, KillOnDrop, http, start};
 
 fn mercado(dir: &tempfile::TempDir, args: &[&str], stdin: Option<&str>) -> Output {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
@@ -180,13 +182,39 @@ fn a_bad_broker_url_stops_serve_and_worker_without_showing_the_password() {
     }
 }
 
-/// Kills the server if the test fails half-way.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
+#[test]
+fn logs_can_be_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("log.db").display());
+    let run = |format: &str| {
+        Command::new(BIN)
+            .arg("migrate")
+            .current_dir(dir.path())
+            .env("DATABASE_URL", &url)
+            .env("RUST_LOG", "debug")
+            .env("MERCADO_LOG_FORMAT", format)
+            .output()
+            .unwrap()
+    };
+    let output = run("json");
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(!lines.is_empty(), "debug logs something");
+    for line in &lines {
+        assert!(
+            line["level"].is_string() && line["timestamp"].is_string(),
+            "{line}"
+        );
+        assert!(line["target"].is_string(), "{line}");
     }
+    assert!(lines.iter().any(|l| l["message"].is_string()), "{stderr}");
+    let output = run("yaml");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("MERCADO_LOG_FORMAT"));
 }
 
 #[cfg(unix)]
@@ -268,78 +296,6 @@ fn serve_answers_and_stops_gracefully_on_sigterm() {
     assert!(exit.success(), "a clean exit: {exit:?}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
-}
-
-/// One HTTP/1.0 exchange (no chunked bodies, the server closes): status, headers, body.
-fn http(
-    addr: &str,
-    request_line: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, String, serde_json::Value) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    let mut head = format!(
-        "{request_line} HTTP/1.0\r\nHost: x\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (
-        status,
-        head.to_owned(),
-        serde_json::from_str(body).unwrap_or_default(),
-    )
-}
-
-/// Starts `mercado <command>` on `url` and returns it (with the address it listens on,
-/// for `serve`).
-fn start(command: &str, dir: &tempfile::TempDir, url: &str) -> (KillOnDrop, Option<String>) {
-    let mut child = Command::new(BIN)
-        .arg(command)
-        .current_dir(dir.path())
-        .env("DATABASE_URL", url)
-        .env("MERCADO_BIND", "127.0.0.1:0")
-        .env("MERCADO_RUN_WORKER", "false")
-        .env("MERCADO_WORKER_LEASE_SECONDS", "2")
-        .env("MERCADO_WORKER_POLL_MS", "50")
-        .env(
-            "MERCADO_JWT_SECRET",
-            "a-secret-that-is-long-enough-for-hs256",
-        )
-        .env("MERCADO_FIRST_SUPERUSER_EMAIL", "admin@example.com")
-        .env("MERCADO_FIRST_SUPERUSER_PASSWORD", "admin-password-123")
-        .env("MERCADO_PASSWORD_ROUNDS", "1000")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = if command == "serve" {
-        loop {
-            let line = lines
-                .next()
-                .expect("the server logs that it listens")
-                .unwrap();
-            if let Some(rest) = line.split("addr=").nth(1) {
-                break Some(rest.split_whitespace().next().unwrap().to_owned());
-            }
-        }
-    } else {
-        None
-    };
-    // Keep reading, so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (KillOnDrop(child), addr)
 }
 
 #[cfg(unix)]

@@ -184,6 +184,17 @@ pub fn unique_email() -> String {
     format!("user-{}@example.com", uuid::Uuid::now_v7().simple())
 }
 
+/// A loopback port nobody listens on (until someone binds it).
+///
+/// # Panics
+/// When the system has no free port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// A running server over a fresh database; stopped (and the database removed) on drop.
 #[derive(Debug)]
 pub struct TestApp {

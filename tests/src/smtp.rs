@@ -20,10 +20,7 @@ impl SmtpSink {
     /// # Panics
     /// When it does not start within 20 s.
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::free_port();
         let dir = tempfile::tempdir().expect("a temporary directory");
         let child = Self::spawn(port, &dir);
         Self { child, port, dir }

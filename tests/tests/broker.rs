@@ -5,9 +5,10 @@
 
 use mercado_amqp::{DEAD_QUEUE, EXCHANGE, NOTIFY_QUEUE};
 use mercado_core::events::{DomainEvent, Event};
+use mercado_core::ports::{Claim, OutboxRepository};
 use mercado_tests::amqp::Vhost;
 use mercado_tests::smtp::{SmtpSink, expect_every_kind_mailed_once, recipients};
-use mercado_tests::{ADMIN_EMAIL, Backend, TestApp, conformance, spawn_app_with};
+use mercado_tests::{ADMIN_EMAIL, Backend, TestApp, conformance, free_port, spawn_app_with};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -16,6 +17,7 @@ conformance!(
     a_message_delivered_twice_mails_once,
     transient_failures_are_retried_through_a_delay_queue,
     unreadable_messages_are_dead_lettered,
+    an_unreachable_broker_stops_nothing_but_readiness,
 );
 
 async fn app_on(backend: Backend, vhost: &Vhost, sink: &SmtpSink) -> TestApp {
@@ -102,4 +104,33 @@ async fn unreadable_messages_are_dead_lettered(backend: Backend) {
     // The consumer goes on with the next one.
     app.new_user().await;
     assert_eq!(sink.wait_for(2).await.len(), 2);
+}
+
+async fn an_unreachable_broker_stops_nothing_but_readiness(backend: Backend) {
+    let port = free_port();
+    let app = spawn_app_with(backend, |s| {
+        s.amqp_url = Some(format!("amqp://guest:guest@127.0.0.1:{port}/%2f").into());
+    })
+    .await;
+    let problem = app.get("/health/ready", None).await.problem(503);
+    assert_eq!(problem["type"], "urn:mercado:problem:broker-unavailable");
+    assert_eq!(app.get("/health", None).await.status, 200);
+    // Requests go on; their events wait in the outbox for the broker.
+    let (_, user) = app.new_user().await;
+    let email = user["email"].as_str().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let later = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let claim = Claim {
+        claimer: uuid::Uuid::now_v7(),
+        limit: 10,
+        now: later,
+        until: later + time::Duration::minutes(1),
+    };
+    let waiting = app.store.claim_events(&claim).await.unwrap();
+    assert!(
+        waiting.iter().any(
+            |c| matches!(&c.event.payload, DomainEvent::UserCreated { email: e, .. } if e == email)
+        ),
+        "{waiting:?}"
+    );
 }

@@ -8,7 +8,7 @@ use mercado_core::events::DomainEvent;
 use mercado_core::notify::Notifier;
 use mercado_core::ports::{Claim, OutboxRepository};
 use mercado_tests::smtp::{SmtpSink, expect_every_kind_mailed_once, recipients};
-use mercado_tests::{Backend, conformance, spawn_app_with};
+use mercado_tests::{Backend, conformance, free_port, spawn_app_with};
 use time::{Duration, OffsetDateTime};
 
 conformance!(
@@ -57,11 +57,7 @@ async fn an_event_delivered_twice_mails_once(backend: Backend) {
 
 async fn mail_waits_while_the_mail_server_is_down(backend: Backend) {
     // A port nobody listens on yet: every attempt fails, and nothing is dropped.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("smtp://127.0.0.1:{port}");
     let app = spawn_app_with(backend, |s| s.smtp_url = Some(url.into())).await;
     let (_, user) = app.new_user().await;

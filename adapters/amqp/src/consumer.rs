@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::{
     ATTEMPTS_HEADER, Broker, DEAD_QUEUE, ERROR_HEADER, MANDATORY, NOTIFY_QUEUE, declare_queue,
-    failed, open, text,
+    failed, open, text, within,
 };
 
 /// The broker's hold on one delivered message, to settle it by.
@@ -59,19 +59,15 @@ impl Consumer {
         }
         if self.session.is_none() {
             let channel = open(&self.broker).await?;
-            channel
-                .basic_qos(self.prefetch, BasicQosOptions::default())
-                .await
-                .map_err(failed("setting the prefetch"))?;
-            let messages = channel
-                .basic_consume(
-                    NOTIFY_QUEUE.into(),
-                    ShortString::from(""),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(failed("consuming"))?;
+            let qos = channel.basic_qos(self.prefetch, BasicQosOptions::default());
+            within("setting the prefetch", qos).await?;
+            let consume = channel.basic_consume(
+                NOTIFY_QUEUE.into(),
+                ShortString::from(""),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            );
+            let messages = within("consuming", consume).await?;
             self.session = Some(Session {
                 channel,
                 messages,
@@ -148,18 +144,15 @@ impl Consumer {
         headers.insert(ATTEMPTS_HEADER.into(), AMQPValue::LongUInt(attempts));
         headers.insert(ERROR_HEADER.into(), text(error));
         let properties = message.properties.clone().with_headers(headers);
-        let confirm = channel
-            .basic_publish(
-                ShortString::from(""),
-                queue.into(),
-                MANDATORY,
-                &message.data,
-                properties,
-            )
-            .await
-            .map_err(failed("forwarding"))?
-            .await
-            .map_err(failed("confirming"))?;
+        let published = channel.basic_publish(
+            ShortString::from(""),
+            queue.into(),
+            MANDATORY,
+            &message.data,
+            properties,
+        );
+        let confirm = within("forwarding", published).await?;
+        let confirm = within("confirming", confirm).await?;
         match confirm {
             Confirmation::Ack(None) => Ok(()),
             _ => Err(TransportError(format!(

@@ -26,7 +26,7 @@ use std::time::Duration;
 use lapin::options::{
     BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use mercado_core::delivery::TransportError;
 use tokio::sync::Mutex;
@@ -49,7 +49,10 @@ const MANDATORY: BasicPublishOptions = BasicPublishOptions {
     mandatory: true,
     immediate: false,
 };
-/// How long connecting may take before the broker counts as down.
+/// The heartbeat asked for unless the URL says otherwise (`?heartbeat=`).
+const HEARTBEAT_SECONDS: u16 = 10;
+/// How long connecting, or any step of setting up a channel, may take before the
+/// broker counts as down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a broker URL is unusable. Never contains the password.
@@ -87,9 +90,16 @@ impl Broker {
         if !matches!(parsed.scheme(), "amqp" | "amqps") {
             return Err(UrlError(format!("unknown scheme `{}`", parsed.scheme())));
         }
-        let uri: lapin::uri::AMQPUri = url
+        let mut uri: lapin::uri::AMQPUri = url
             .parse()
             .map_err(|_| UrlError("not a valid AMQP URL".into()))?;
+        // Strictly, `amqp://host/` names the vhost "", which RabbitMQ never has; everyone
+        // who writes it means the default one.
+        if parsed.path() == "/" {
+            "/".clone_into(&mut uri.vhost);
+        }
+        // A lost broker is noticed within about two heartbeats, not minutes.
+        uri.query.heartbeat.get_or_insert(HEARTBEAT_SECONDS);
         Ok(Self {
             uri: Arc::new(uri),
             connection: Arc::new(Mutex::new(None)),
@@ -132,10 +142,7 @@ impl Broker {
     /// [`TransportError`] saying why not.
     pub async fn check(&self) -> Result<(), TransportError> {
         let channel = self.channel().await?;
-        channel
-            .close(200, ShortString::from("checked"))
-            .await
-            .map_err(failed("closing a channel"))
+        within("closing a channel", channel.close(200, "checked".into())).await
     }
 
     /// The sending end: events published with confirms.
@@ -149,6 +156,18 @@ impl Broker {
     }
 }
 
+/// Runs one step with the broker, which fails if the broker does not answer in time (a
+/// connection can look open long after its peer is gone).
+async fn within<T>(
+    doing: &'static str,
+    step: impl Future<Output = lapin::Result<T>>,
+) -> Result<T, TransportError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, step)
+        .await
+        .map_err(|_| TransportError(format!("broker: {doing}: no answer in time")))?
+        .map_err(failed(doing))
+}
+
 /// Maps a lapin error to a transport error naming what was being done.
 fn failed(doing: &'static str) -> impl Fn(lapin::Error) -> TransportError {
     move |e| TransportError(format!("broker: {doing}: {e}"))
@@ -157,39 +176,33 @@ fn failed(doing: &'static str) -> impl Fn(lapin::Error) -> TransportError {
 /// Declares the exchange and the consumer's queues, with publisher confirms on.
 async fn open(broker: &Broker) -> Result<Channel, TransportError> {
     let channel = broker.channel().await?;
-    channel
-        .confirm_select(lapin::options::ConfirmSelectOptions::default())
-        .await
-        .map_err(failed("enabling confirms"))?;
+    let confirms = lapin::options::ConfirmSelectOptions::default();
+    within("enabling confirms", channel.confirm_select(confirms)).await?;
     let durable = ExchangeDeclareOptions {
         durable: true,
         ..ExchangeDeclareOptions::default()
     };
-    channel
-        .exchange_declare(
-            EXCHANGE.into(),
-            ExchangeKind::Topic,
-            durable,
-            FieldTable::default(),
-        )
-        .await
-        .map_err(failed("declaring the exchange"))?;
+    let exchange = channel.exchange_declare(
+        EXCHANGE.into(),
+        ExchangeKind::Topic,
+        durable,
+        FieldTable::default(),
+    );
+    within("declaring the exchange", exchange).await?;
     declare_queue(&channel, DEAD_QUEUE, FieldTable::default()).await?;
     // Rejected messages (unreadable ones) go straight to the dead-letter queue.
     let mut notify = FieldTable::default();
     notify.insert("x-dead-letter-exchange".into(), text(""));
     notify.insert("x-dead-letter-routing-key".into(), text(DEAD_QUEUE));
     declare_queue(&channel, NOTIFY_QUEUE, notify).await?;
-    channel
-        .queue_bind(
-            NOTIFY_QUEUE.into(),
-            EXCHANGE.into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(failed("binding the queue"))?;
+    let bind = channel.queue_bind(
+        NOTIFY_QUEUE.into(),
+        EXCHANGE.into(),
+        "#".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    );
+    within("binding the queue", bind).await?;
     Ok(channel)
 }
 
@@ -202,11 +215,8 @@ async fn declare_queue(
         durable: true,
         ..QueueDeclareOptions::default()
     };
-    channel
-        .queue_declare(name.into(), options, arguments)
-        .await
-        .map(drop)
-        .map_err(failed("declaring a queue"))
+    let declare = channel.queue_declare(name.into(), options, arguments);
+    within("declaring a queue", declare).await.map(drop)
 }
 
 fn text(value: &str) -> AMQPValue {
@@ -234,6 +244,18 @@ mod tests {
         assert_eq!(routing_key("OrderPlaced"), "order.placed");
         assert_eq!(routing_key("ProductStockLow"), "product.stock.low");
         assert_eq!(routing_key("UserCreated"), "user.created");
+    }
+
+    #[test]
+    fn a_bare_slash_means_the_default_vhost_and_heartbeats_default_to_ten_seconds() {
+        let vhost = |url: &str| Broker::new(url).unwrap().uri.vhost.clone();
+        assert_eq!(vhost("amqp://127.0.0.1"), "/");
+        assert_eq!(vhost("amqp://127.0.0.1/"), "/");
+        assert_eq!(vhost("amqp://127.0.0.1/%2f"), "/");
+        assert_eq!(vhost("amqps://127.0.0.1/shop%2feu"), "shop/eu");
+        let heartbeat = |url: &str| Broker::new(url).unwrap().uri.query.heartbeat;
+        assert_eq!(heartbeat("amqp://127.0.0.1/"), Some(HEARTBEAT_SECONDS));
+        assert_eq!(heartbeat("amqp://127.0.0.1/?heartbeat=30"), Some(30));
     }
 
     #[test]

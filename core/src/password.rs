@@ -112,6 +112,7 @@ pub struct PasswordHasher {
 
 struct Inner {
     rounds: u32,
+    max_in_flight: usize,
     permits: Semaphore,
     dummy: OnceLock<PasswordHash>,
 }
@@ -142,10 +143,16 @@ impl PasswordHasher {
         Ok(Self {
             inner: Arc::new(Inner {
                 rounds,
+                max_in_flight: max_in_flight.max(1),
                 permits: Semaphore::new(max_in_flight.max(1)),
                 dummy: OnceLock::new(),
             }),
         })
+    }
+
+    /// Hashes or verifications running now (at most the `max_in_flight` it was made with).
+    pub fn in_flight(&self) -> usize {
+        self.inner.max_in_flight - self.inner.permits.available_permits()
     }
 
     /// The rounds new hashes get.

@@ -474,6 +474,19 @@ pub trait MailLog: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// What an operator watches of the store: work waiting, and its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Gauges {
+    /// Events recorded but not yet delivered (parked ones included).
+    pub outbox_backlog: u64,
+    /// Jobs queued or running.
+    pub jobs_waiting: u64,
+    /// Pooled connections busy now.
+    pub connections_in_use: u32,
+    /// Pooled connections open and idle.
+    pub connections_idle: u32,
+}
+
 /// Health of the store.
 pub trait StoreHealth: Send + Sync {
     /// Answers when the database answers a trivial query.
@@ -481,6 +494,12 @@ pub trait StoreHealth: Send + Sync {
     /// # Errors
     /// [`StoreError::Unavailable`] when it does not.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The backlogs and the pool's state, now.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn gauges(&self) -> impl Future<Output = Result<Gauges, StoreError>> + Send;
 }
 
 /// Everything the services need from one store.

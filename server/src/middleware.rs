@@ -13,7 +13,10 @@ use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 use tracing::Instrument;
 use uuid::Uuid;
 
+use poem_openapi::OperationId;
+
 use crate::api::document::AllowTable;
+use crate::metrics::Metrics;
 use crate::problem::{self, Problem};
 
 /// The response header carrying the request id.
@@ -26,6 +29,8 @@ pub struct Edge {
     pub max_body_bytes: usize,
     /// The methods each path allows, for the `Allow` header of 405 answers.
     pub allow: Arc<AllowTable>,
+    /// Where answered requests are counted, unless metrics are off.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl<E: Endpoint> Middleware<E> for Edge {
@@ -59,8 +64,17 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                 Ok(req) => self.inner.call(req).await.map(IntoResponse::into_response),
                 Err(problem) => Err(problem.into()),
             };
-            let mut response =
-                result.unwrap_or_else(|err| problem::from_error(err).into_response());
+            // poem-openapi marks what it answers with the operation's id.
+            let (mut response, operation) = match result {
+                Ok(response) => {
+                    let operation = response.data::<OperationId>().map(|o| o.0);
+                    (response, operation)
+                }
+                Err(err) => {
+                    let operation = err.data::<OperationId>().map(|o| o.0);
+                    (problem::from_error(err).into_response(), operation)
+                }
+            };
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID, value);
             }
@@ -74,7 +88,11 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                 response.headers_mut().insert(header::ALLOW, allow);
             }
             let status = response.status().as_u16();
-            let micros = started.elapsed().as_micros();
+            let elapsed = started.elapsed();
+            if let Some(metrics) = &self.edge.metrics {
+                metrics.observe(operation, status, elapsed);
+            }
+            let micros = elapsed.as_micros();
             if status >= 500 {
                 tracing::error!(status, micros, "request failed");
             } else {

@@ -43,6 +43,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// `MERCADO_DB_MAX_CONNECTIONS`: connections per pool.
     pub db_max_connections: u32,
+    /// `MERCADO_METRICS`: whether `GET /metrics` serves Prometheus metrics.
+    pub metrics: bool,
     /// `MERCADO_RUN_WORKER`: whether `serve` also delivers events in-process.
     pub run_worker: bool,
     /// `MERCADO_AMQP_URL`: deliver events through this RabbitMQ broker; unset, through
@@ -79,6 +81,7 @@ impl Settings {
             low_stock_threshold: 10,
             max_body_bytes: 1024 * 1024,
             db_max_connections: 16,
+            metrics: true,
             run_worker: true,
             amqp_url: None,
             smtp_url: None,
@@ -116,6 +119,7 @@ impl Settings {
         parse_into("MERCADO_MAX_BODY_BYTES", &mut s.max_body_bytes)?;
         parse_into("MERCADO_DB_MAX_CONNECTIONS", &mut s.db_max_connections)?;
         parse_into("MERCADO_RUN_WORKER", &mut s.run_worker)?;
+        parse_into("MERCADO_METRICS", &mut s.metrics)?;
         s.amqp_url = var("MERCADO_AMQP_URL").map(SecretString::from);
         s.smtp_url = var("MERCADO_SMTP_URL").map(SecretString::from);
         parse_into("MERCADO_MAIL_DIR", &mut s.mail_dir)?;

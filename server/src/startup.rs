@@ -24,6 +24,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::api::document::{self, AllowTable};
 use crate::api::{self, State};
 use crate::auth::TokenCodec;
+use crate::metrics::Metrics;
 use crate::middleware::Edge;
 use crate::problem::Problem;
 use crate::settings::Settings;
@@ -433,7 +434,8 @@ async fn assemble<S: Store>(
             tracing::info!(%email, "first superuser created");
         }
     }
-    Ok(routes(state, settings.max_body_bytes))
+    let metrics = settings.metrics.then(|| Arc::new(Metrics::default()));
+    Ok(routes(state, settings.max_body_bytes, metrics))
 }
 
 /// The handlers' state over one store.
@@ -477,8 +479,13 @@ pub fn state<S: Store>(store: S, settings: &Settings) -> Result<Arc<State<S>>, S
     }))
 }
 
-fn routes<S: Store>(state: Arc<State<S>>, max_body_bytes: usize) -> BoxEndpoint<'static, Response> {
+fn routes<S: Store>(
+    state: Arc<State<S>>,
+    max_body_bytes: usize,
+    metrics: Option<Arc<Metrics>>,
+) -> BoxEndpoint<'static, Response> {
     let tokens = state.tokens.clone();
+    let queries = state.queries.clone();
     let api = api::service(state);
     let generated = api.spec();
     let document = document::complete(&generated);
@@ -490,7 +497,27 @@ fn routes<S: Store>(state: Arc<State<S>>, max_body_bytes: usize) -> BoxEndpoint<
             .content_type("application/json")
             .body(document.clone())
     });
-    Route::new()
+    let mut route = Route::new();
+    if let Some(metrics) = &metrics {
+        let metrics = metrics.clone();
+        route = route.at(
+            "/metrics",
+            get(poem::endpoint::make(move |_| {
+                let (metrics, queries) = (metrics.clone(), queries.clone());
+                async move {
+                    let store = queries
+                        .gauges()
+                        .await
+                        .inspect_err(|error| tracing::warn!(%error, "metrics: store gauges unread"))
+                        .ok();
+                    Response::builder()
+                        .content_type(crate::metrics::CONTENT_TYPE)
+                        .body(metrics.render(store, queries.hashes_in_flight()))
+                }
+            })),
+        );
+    }
+    route
         .at("/openapi.json", get(spec))
         .at("/docs", get(make_sync(move |_| Html(docs_html.clone()))))
         .at("/docs/", get(make_sync(|_| Redirect::permanent("/docs"))))
@@ -508,6 +535,7 @@ fn routes<S: Store>(state: Arc<State<S>>, max_body_bytes: usize) -> BoxEndpoint<
         .with(Edge {
             max_body_bytes,
             allow,
+            metrics,
         })
         .boxed()
 }

@@ -1,5 +1,6 @@
 //! Three `mercado serve` processes on one PostgreSQL database act as one service: what
 //! they must agree on (revoked tokens, failed logins, stock) lives in the database.
+#![cfg(feature = "postgres")]
 
 mod support;
 

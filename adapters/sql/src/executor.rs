@@ -34,6 +34,18 @@ pub trait Executor: Clone + Send + Sync + 'static {
 
     /// Starts a read-write transaction.
     fn begin(&self) -> impl Future<Output = Result<Self::Tx, DbError>> + Send;
+
+    /// Its connections now: busy, and open but idle.
+    fn pool_status(&self) -> PoolStatus;
+}
+
+/// The connections of a pool (or of all pools of one executor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStatus {
+    /// Connections handed out.
+    pub in_use: u32,
+    /// Connections open and waiting to be handed out.
+    pub idle: u32,
 }
 
 /// An open transaction.

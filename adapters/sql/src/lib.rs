@@ -18,7 +18,7 @@ mod value;
 
 pub use dialect::Dialect;
 pub use error::{DbError, DbErrorKind};
-pub use executor::{Executor, Transaction};
+pub use executor::{Executor, PoolStatus, Transaction};
 pub use migrate::{Migration, MigrationError, migrate, migrations};
 pub use store::SqlStore;
 pub use value::{Kind, Row, Value};

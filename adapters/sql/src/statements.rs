@@ -77,6 +77,7 @@ pub(crate) const OUTBOX_KINDS: &[Kind] = &[Kind::Uuid, Kind::Text, Kind::Time, K
 pub(crate) struct Statements {
     pub dialect: Dialect,
     pub ping: String,
+    pub gauges: String,
     pub insert_user: String,
     pub user_by_id: String,
     pub user_by_id_for_update: String,
@@ -157,6 +158,9 @@ impl Statements {
         Self {
             dialect: d,
             ping: "SELECT 1".to_owned(),
+            // One round trip for both backlogs; scalar subqueries need no FROM anywhere.
+            gauges: r("SELECT (SELECT COUNT(*) FROM outbox WHERE published_at IS NULL), \
+                 (SELECT COUNT(*) FROM jobs WHERE status IN (?, ?))"),
             insert_user: r(&format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")),
             user_by_id: r(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?")),
             user_by_id_for_update: r(&format!("SELECT {USER_COLUMNS} FROM users{hint} WHERE id = ?{lock}")),
@@ -283,6 +287,7 @@ impl Statements {
     fn all(&self) -> Vec<&str> {
         let mut all = vec![
             self.ping.as_str(),
+            &self.gauges,
             &self.insert_user,
             &self.user_by_id,
             &self.user_by_id_for_update,

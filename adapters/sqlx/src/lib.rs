@@ -6,7 +6,9 @@
 //! [`Backend`] impl per database module.
 
 use futures_util::TryStreamExt;
-use mercado_sql::{DbError, DbErrorKind, Dialect, Executor, Kind, Row, Transaction, Value};
+use mercado_sql::{
+    DbError, DbErrorKind, Dialect, Executor, Kind, PoolStatus, Row, Transaction, Value,
+};
 use sqlx::query::Query;
 use sqlx::{Database, IntoArguments, Pool};
 
@@ -101,6 +103,8 @@ pub trait Backend: Database + Sized {
 pub struct SqlxExecutor<DB: Database> {
     read: Pool<DB>,
     write: Pool<DB>,
+    /// Whether `read` and `write` are one pool (its connections counted once).
+    shared: bool,
 }
 
 impl<DB: Database> Clone for SqlxExecutor<DB> {
@@ -108,14 +112,28 @@ impl<DB: Database> Clone for SqlxExecutor<DB> {
         Self {
             read: self.read.clone(),
             write: self.write.clone(),
+            shared: self.shared,
         }
     }
 }
 
 impl<DB: Database> SqlxExecutor<DB> {
-    /// An executor over separate read and write pools (they may be clones of one pool).
+    /// An executor over separate read and write pools.
     pub fn new(read: Pool<DB>, write: Pool<DB>) -> Self {
-        Self { read, write }
+        Self {
+            read,
+            write,
+            shared: false,
+        }
+    }
+
+    /// An executor reading and writing through one pool.
+    pub fn shared(pool: Pool<DB>) -> Self {
+        Self {
+            read: pool.clone(),
+            write: pool,
+            shared: true,
+        }
     }
 
     /// Closes both pools, waiting for connections in use to be returned.
@@ -224,6 +242,25 @@ where
     DB::QueryResult: RowsAffected,
 {
     type Tx = SqlxTransaction<DB>;
+
+    fn pool_status(&self) -> PoolStatus {
+        let status = |pool: &Pool<DB>| {
+            let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+            PoolStatus {
+                in_use: pool.size().saturating_sub(idle),
+                idle,
+            }
+        };
+        let read = status(&self.read);
+        if self.shared {
+            return read;
+        }
+        let write = status(&self.write);
+        PoolStatus {
+            in_use: read.in_use + write.in_use,
+            idle: read.idle + write.idle,
+        }
+    }
 
     fn dialect(&self) -> Dialect {
         DB::DIALECT

@@ -50,5 +50,5 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlExecutor, s
         .acquire_timeout(Duration::from_secs(3))
         .connect_with(options)
         .await?;
-    Ok(SqlxExecutor::new(pool.clone(), pool))
+    Ok(SqlxExecutor::shared(pool))
 }

@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bb8::{ManageConnection, PooledConnection, RunError};
-use mercado_sql::{DbError, DbErrorKind, Dialect, Executor, Kind, Row, Transaction, Value};
+use mercado_sql::{
+    DbError, DbErrorKind, Dialect, Executor, Kind, PoolStatus, Row, Transaction, Value,
+};
 
 pub use config::{ConfigError, parse_config};
 
@@ -111,6 +113,14 @@ impl MsExecutor {
 
 impl Executor for MsExecutor {
     type Tx = MsTransaction;
+
+    fn pool_status(&self) -> PoolStatus {
+        let state = self.pool.state();
+        PoolStatus {
+            in_use: state.connections.saturating_sub(state.idle_connections),
+            idle: state.idle_connections,
+        }
+    }
 
     fn dialect(&self) -> Dialect {
         Dialect::MsSql

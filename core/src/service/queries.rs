@@ -196,4 +196,17 @@ impl<S: Store> Queries<S> {
     pub async fn ready(&self) -> Result<(), StoreError> {
         self.ctx.store.ping().await
     }
+
+    /// The store's backlogs and connections, for metrics.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    pub async fn gauges(&self) -> Result<crate::ports::Gauges, StoreError> {
+        self.ctx.store.gauges().await
+    }
+
+    /// Password hashes running now.
+    pub fn hashes_in_flight(&self) -> usize {
+        self.ctx.hasher.in_flight()
+    }
 }

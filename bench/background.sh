@@ -21,6 +21,7 @@ export DATABASE_URL=$url MERCADO_BIND="127.0.0.1:$port" RUST_LOG=warn MERCADO_PA
   MERCADO_FIRST_SUPERUSER_EMAIL=admin@example.com MERCADO_FIRST_SUPERUSER_PASSWORD=admin-password \
   MERCADO_WORKER_POLL_MS=50
 transport=database
+vhost=
 if [[ ${BENCH_AMQP:-0} == 1 ]]; then
   transport=broker
   vhost=mercado-bench-$$
@@ -31,7 +32,6 @@ fi
 MERCADO_RUN_WORKER=false target/release/mercado serve &
 server=$!
 worker=
-vhost=
 trap 'kill $server $worker 2>/dev/null; rm -rf "$dir"; [[ -z $vhost ]] || rabbitmqctl -q delete_vhost "$vhost"' EXIT
 for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
 

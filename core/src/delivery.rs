@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::events::Event;
-use crate::ports::{Claim, OutboxRepository};
+use crate::ports::{Claim, OutboxRepository, PARKED};
 use crate::{Clock, StoreError};
 
 /// Why a transport could not hand out, settle or take events; trying later may work.
@@ -157,9 +157,6 @@ impl<S: OutboxRepository> OutboxSource<S> {
 fn lease_lost() -> TransportError {
     TransportError("lease ran out; another consumer has the event".into())
 }
-
-/// When a parked event would be claimable again: never.
-const PARKED: OffsetDateTime = time::macros::datetime!(9999-12-31 00:00 UTC);
 
 impl<S: OutboxRepository + 'static> EventSource for OutboxSource<S> {
     type Receipt = ();

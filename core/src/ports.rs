@@ -291,6 +291,10 @@ pub struct Claim {
     pub until: OffsetDateTime,
 }
 
+/// The retry time of a parked event: claimable never again, its error kept in the outbox
+/// for whoever inspects it.
+pub const PARKED: OffsetDateTime = time::macros::datetime!(9999-12-31 00:00 UTC);
+
 /// An event handed to a deliverer, with the number of claims including this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedEvent {

@@ -92,7 +92,10 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Worker => {
             let store = AnyStore::open(&settings).await.map_err(|e| e.to_string())?;
             store.migrate().await.map_err(|e| e.to_string())?;
-            let worker = store.spawn_worker(&settings).map_err(|e| e.to_string())?;
+            let broker = startup::broker(&settings).map_err(|e| e.to_string())?;
+            let worker = store
+                .spawn_worker(&settings, broker.as_ref())
+                .map_err(|e| e.to_string())?;
             worker.run_until(shutdown_signal()).await;
             store.close().await;
             Ok(())

@@ -10,10 +10,9 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
+use poem_openapi::OperationId;
 use tracing::Instrument;
 use uuid::Uuid;
-
-use poem_openapi::OperationId;
 
 use crate::api::document::AllowTable;
 use crate::metrics::Metrics;

@@ -173,18 +173,23 @@ impl AnyStore {
         Ok(with_store!(self, s => mercado_sql::migrate(s.executor()).await?))
     }
 
-    /// Starts a worker delivering this store's outbox with the mailer the settings choose.
+    /// Starts a worker delivering this store's outbox, through `broker` when given, with
+    /// the mailer the settings choose.
     ///
     /// # Errors
     /// [`StartupError::Config`] for unusable mail settings.
-    pub fn spawn_worker(&self, settings: &Settings) -> Result<WorkerHandle, StartupError> {
+    pub fn spawn_worker(
+        &self,
+        settings: &Settings,
+        broker: Option<&mercado_amqp::Broker>,
+    ) -> Result<WorkerHandle, StartupError> {
         let mailer = mailer(settings)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let timing = worker::Timing {
             poll: std::time::Duration::from_millis(settings.worker_poll_ms),
             lease: time::Duration::seconds(settings.worker_lease_seconds),
         };
-        let transport = match broker(settings)? {
+        let transport = match broker {
             Some(broker) => Transport::Broker {
                 publisher: broker.publisher(),
                 consumer: broker.consumer(worker::BATCH),
@@ -216,8 +221,9 @@ pub fn mailer(settings: &Settings) -> Result<AnyMailer, StartupError> {
     })
 }
 
-/// The broker `MERCADO_AMQP_URL` names, if set. Nothing connects yet: the server starts
-/// with the broker down, and events wait in the outbox until it is back.
+/// The broker `MERCADO_AMQP_URL` names, if set; make it once per process, so readiness
+/// and the worker share its one connection. Nothing connects yet: the server starts with
+/// the broker down, and events wait in the outbox until it is back.
 ///
 /// # Errors
 /// [`StartupError::Config`] when the URL is not an AMQP URL.
@@ -363,10 +369,12 @@ impl App {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let store = AnyStore::open(&settings).await?;
         store.migrate().await?;
-        let endpoint = with_store!(store.clone(), s => assemble(s, &settings).await?);
+        let broker = broker(&settings)?;
+        let endpoint =
+            with_store!(store.clone(), s => assemble(s, &settings, broker.as_ref()).await?);
         let acceptor = TcpListener::bind(settings.bind).into_acceptor().await?;
         let worker = if settings.run_worker {
-            Some(store.spawn_worker(&settings)?)
+            Some(store.spawn_worker(&settings, broker.as_ref())?)
         } else {
             None
         };
@@ -419,8 +427,9 @@ impl App {
 async fn assemble<S: Store>(
     store: S,
     settings: &Settings,
+    broker: Option<&mercado_amqp::Broker>,
 ) -> Result<BoxEndpoint<'static, Response>, StartupError> {
-    let state = state(store, settings)?;
+    let state = state(store, settings, broker)?;
     if let Some((email, password)) = &settings.first_superuser {
         let email = Email::parse(email)
             .map_err(|e| StartupError::Config(format!("MERCADO_FIRST_SUPERUSER_EMAIL {e}")))?;
@@ -438,11 +447,15 @@ async fn assemble<S: Store>(
     Ok(routes(state, settings.max_body_bytes, metrics))
 }
 
-/// The handlers' state over one store.
+/// The handlers' state over one store; readiness also checks `broker` when given.
 ///
 /// # Errors
 /// [`StartupError::Config`] for unusable password settings.
-pub fn state<S: Store>(store: S, settings: &Settings) -> Result<Arc<State<S>>, StartupError> {
+pub fn state<S: Store>(
+    store: S,
+    settings: &Settings,
+    broker: Option<&mercado_amqp::Broker>,
+) -> Result<Arc<State<S>>, StartupError> {
     let hasher = PasswordHasher::new(settings.password_rounds, settings.hash_concurrency)
         .map_err(|e| StartupError::Config(format!("MERCADO_PASSWORD_ROUNDS {e}")))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -470,7 +483,7 @@ pub fn state<S: Store>(store: S, settings: &Settings) -> Result<Arc<State<S>>, S
         tokens,
         clock,
         max_import_bytes: settings.max_import_bytes,
-        broker: broker(settings)?.map(|broker| -> api::BrokerCheck {
+        broker: broker.cloned().map(|broker| -> api::BrokerCheck {
             Arc::new(move || {
                 let broker = broker.clone();
                 Box::pin(async move { broker.check().await })
@@ -550,7 +563,7 @@ pub async fn openapi_json() -> Result<String, StartupError> {
     settings.jwt_secret = Some(SecretString::from("unused: the document needs no tokens"));
     let store = AnyStore::open(&settings).await?;
     let spec = with_store!(store, s => {
-        let state = state(s.clone(), &settings)?;
+        let state = state(s.clone(), &settings, None)?;
         let spec = document::complete(&api::service(state).spec());
         s.executor().close().await;
         spec
@@ -569,7 +582,7 @@ pub async fn create_superuser(
     password: Password,
 ) -> Result<bool, StartupError> {
     Ok(
-        with_store!(store, s => state(s.clone(), settings)?.commands.ensure_superuser(email, password).await?),
+        with_store!(store, s => state(s.clone(), settings, None)?.commands.ensure_superuser(email, password).await?),
     )
 }
 

@@ -79,6 +79,29 @@ fn transport_pause(failures: u32) -> StdDuration {
 struct Failures(u32);
 
 impl Failures {
+    /// The next batch from `source`; `None` when it failed, after logging `what` and
+    /// pausing.
+    async fn receive<E: EventSource>(
+        &mut self,
+        source: &mut E,
+        poll: StdDuration,
+        stop: &mut watch::Receiver<bool>,
+        what: &str,
+    ) -> Option<Vec<Delivery<E::Receipt>>> {
+        match source.receive(BATCH.into(), poll).await {
+            Ok(batch) => Some(batch),
+            Err(error) => {
+                self.pause(stop, &error, what).await;
+                None
+            }
+        }
+    }
+
+    /// The transport works again.
+    fn reset(&mut self) {
+        self.0 = 0;
+    }
+
     /// Logs one more failure and pauses (less if asked to stop meanwhile).
     async fn pause(
         &mut self,
@@ -103,17 +126,14 @@ pub async fn consume<E: EventSource, S: Store, M: Mailer>(
 ) {
     let mut failures = Failures(0);
     while !*stop.borrow() {
-        let batch = match source.receive(BATCH.into(), timing.poll).await {
-            Ok(batch) => {
-                failures.0 = 0;
-                batch
-            }
-            Err(error) => {
-                let what = "cannot receive events; trying again";
-                failures.pause(&mut stop, &error, what).await;
-                continue;
-            }
+        let what = "cannot receive events; trying again";
+        let Some(batch) = failures
+            .receive(&mut source, timing.poll, &mut stop, what)
+            .await
+        else {
+            continue;
         };
+        failures.reset();
         let mut pending = batch.into_iter();
         while !*stop.borrow() {
             let (notifier, clock) = (&notifier, &clock);
@@ -186,13 +206,12 @@ pub async fn relay<E: EventSource, K: EventSink>(
 ) {
     let mut failures = Failures(0);
     while !*stop.borrow() {
-        let batch = match outbox.receive(BATCH.into(), timing.poll).await {
-            Ok(batch) => batch,
-            Err(error) => {
-                let what = "cannot claim events to relay; trying again";
-                failures.pause(&mut stop, &error, what).await;
-                continue;
-            }
+        let what = "cannot claim events to relay; trying again";
+        let Some(batch) = failures
+            .receive(&mut outbox, timing.poll, &mut stop, what)
+            .await
+        else {
+            continue;
         };
         if batch.is_empty() {
             continue;
@@ -221,7 +240,7 @@ pub async fn relay<E: EventSource, K: EventSink>(
             let what = "events not relayed; they wait in the outbox";
             failures.pause(&mut stop, &error, what).await;
         } else {
-            failures.0 = 0;
+            failures.reset();
         }
     }
 }

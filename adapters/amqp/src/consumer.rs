@@ -4,17 +4,17 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
+use lapin::Channel;
 use lapin::message::Delivery as Message;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{Channel, Confirmation};
 use mercado_core::delivery::{Delivery, EventSource, Settle, TransportError};
 use mercado_core::events::Event;
 use time::OffsetDateTime;
 
 use crate::{
     ATTEMPTS_HEADER, Broker, DEAD_QUEUE, ERROR_HEADER, MANDATORY, NOTIFY_QUEUE, declare_queue,
-    failed, open, text, within,
+    failed, open, taken, text, within,
 };
 
 /// The broker's hold on one delivered message, to settle it by.
@@ -152,13 +152,8 @@ impl Consumer {
             properties,
         );
         let confirm = within("forwarding", published).await?;
-        let confirm = within("confirming", confirm).await?;
-        match confirm {
-            Confirmation::Ack(None) => Ok(()),
-            _ => Err(TransportError(format!(
-                "broker: `{queue}` did not take the event"
-            ))),
-        }
+        taken(within("confirming", confirm).await?)
+            .map_err(|e| TransportError(format!("{e} (forwarding to `{queue}`)")))
     }
 
     /// The delay queue for `delay` (rounded up to whole seconds, at least one), declared

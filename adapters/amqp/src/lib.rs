@@ -27,7 +27,7 @@ use lapin::options::{
     BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
 use mercado_core::delivery::TransportError;
 use tokio::sync::Mutex;
 
@@ -166,6 +166,19 @@ async fn within<T>(
         .await
         .map_err(|_| TransportError(format!("broker: {doing}: no answer in time")))?
         .map_err(failed(doing))
+}
+
+/// A publisher confirm as a result: the broker took the message, or why not (no queue
+/// took a mandatory message, or the broker refused it).
+fn taken(confirmation: Confirmation) -> Result<(), TransportError> {
+    match confirmation {
+        Confirmation::Ack(None) => Ok(()),
+        Confirmation::Ack(Some(returned)) => Err(TransportError(format!(
+            "broker: no queue took the event ({})",
+            returned.reply_text
+        ))),
+        _ => Err(TransportError("broker: refused the event".into())),
+    }
 }
 
 /// Maps a lapin error to a transport error naming what was being done.

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use lapin::types::ShortString;
-use lapin::{BasicProperties, Channel, Confirmation};
+use lapin::{BasicProperties, Channel};
 use mercado_core::delivery::{EventSink, TransportError};
 use mercado_core::events::Event;
 
-use crate::{Broker, EXCHANGE, MANDATORY, failed, open, routing_key};
+use crate::{Broker, EXCHANGE, MANDATORY, failed, open, routing_key, taken};
 
 /// How long the broker may take to confirm a batch before it counts as down.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,12 +58,7 @@ impl Publisher {
         for confirm in pending {
             results.push(match confirm {
                 Ok(confirm) => match tokio::time::timeout_at(deadline, confirm).await {
-                    Ok(Ok(Confirmation::Ack(None))) => Ok(()),
-                    Ok(Ok(Confirmation::Ack(Some(returned)))) => Err(TransportError(format!(
-                        "broker: no queue took the event ({})",
-                        returned.reply_text
-                    ))),
-                    Ok(Ok(_)) => Err(TransportError("broker: refused the event".into())),
+                    Ok(Ok(confirmation)) => taken(confirmation),
                     Ok(Err(e)) => Err(failed("confirming")(e)),
                     Err(_) => Err(TransportError("broker: no confirm in time".into())),
                 },

@@ -13,7 +13,7 @@ use mercado_core::events::{DomainEvent, Event};
 use mercado_core::password::PasswordHash;
 use mercado_core::ports::{
     AuthRepository, CancelOrderError, Claim, ClaimedEvent, ClaimedJob, Gauges, ImportBatch,
-    JobRepository, MailLog, OrderRepository, OutboxRepository, PlaceOrder, PlaceOrderError,
+    JobRepository, MailLog, OrderRepository, OutboxRepository, PARKED, PlaceOrder, PlaceOrderError,
     ProductRepository, StoreHealth, UserRepository,
 };
 use time::OffsetDateTime;
@@ -665,10 +665,6 @@ impl<E: Executor> AuthRepository for SqlStore<E> {
             .map(drop)
     }
 }
-
-/// Where a row whose payload cannot be read is parked: claimable never again, its error
-/// kept in `last_error` for whoever inspects the outbox.
-const PARKED: OffsetDateTime = time::macros::datetime!(9999-12-31 00:00 UTC);
 
 impl<E: Executor> SqlStore<E> {
     async fn claim_once(&self, claim: &Claim) -> Result<Vec<ClaimedEvent>, TxError<StoreError>> {

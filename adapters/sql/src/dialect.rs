@@ -1,5 +1,8 @@
 //! What differs between the SQL dialects, beside the statement texts themselves:
-//! placeholders, paging, row locks, `LIKE` escaping and how constraint names are reported.
+//! placeholders, paging, row locks, `LIKE` escaping, how constraint names are reported,
+//! and the lock that serialises migrations.
+
+use std::time::Duration;
 
 /// A SQL dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,6 +20,30 @@ pub enum Dialect {
 /// The escape character in every `LIKE … ESCAPE` clause: not a backslash, which MySQL
 /// string literals would swallow.
 pub(crate) const LIKE_ESCAPE: char = '!';
+
+/// The name of the database-wide lock held while migrating.
+const MIGRATION_LOCK: &str = "mercado_migrate";
+
+/// Its key as a PostgreSQL advisory lock: the ASCII bytes of "mercado". Advisory locks
+/// are scoped to the current database, as SQL Server's application locks are; MySQL's
+/// named locks are server-wide, so there the lock's name includes the database's.
+const PG_MIGRATION_LOCK_KEY: i64 = 0x006d_6572_6361_646f;
+
+/// The statements of the migration lock. Every database's lock belongs to the session
+/// (not the transaction), so all three run on one session, which keeps the lock until
+/// `release` or until the session ends (a crashed process's lock is freed that way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MigrationLock {
+    /// What the lock is called, for errors and logs.
+    pub(crate) name: String,
+    /// Runs first, in the transaction that takes the lock (PostgreSQL bounds the wait so).
+    pub(crate) prepare: Option<String>,
+    /// Takes the lock, waiting at most the given time: one row of one integer, 1 when
+    /// taken, 0 when the wait ran out, NULL when the database failed otherwise.
+    pub(crate) take: String,
+    /// Releases it: one row of one integer, 1 when this session held it.
+    pub(crate) release: String,
+}
 
 impl Dialect {
     /// The name of the migrations folder for this dialect.
@@ -121,6 +148,64 @@ impl Dialect {
         }
         pattern.push('%');
         pattern
+    }
+
+    /// The lock `migrate` holds for its whole run, waiting at most `wait` for it (at least
+    /// 1 ms; MySQL counts whole seconds, rounded up).
+    ///
+    /// SQLite has none and needs none: a database file has one writer at a time, every
+    /// migration runs in a `BEGIN IMMEDIATE` transaction that first re-checks
+    /// `mercado_migrations`, and SQLite's DDL is transactional, so a second process waits
+    /// for the first one's commit and then finds the migration applied.
+    pub(crate) fn migration_lock(self, wait: Duration) -> Option<MigrationLock> {
+        let ms = wait.as_millis().clamp(1, i32::MAX as u128);
+        let lock = match self {
+            Self::Sqlite => return None,
+            // `lock_timeout` bounds waits for advisory locks too; `SET LOCAL` ends with
+            // the transaction, so the migrations themselves wait as configured.
+            Self::Postgres => MigrationLock {
+                name: format!(
+                    "{MIGRATION_LOCK} (PostgreSQL advisory lock {PG_MIGRATION_LOCK_KEY})"
+                ),
+                prepare: Some(format!("SET LOCAL lock_timeout = {ms}")),
+                take: format!(
+                    "SELECT CAST(1 AS BIGINT) FROM pg_advisory_lock({PG_MIGRATION_LOCK_KEY})"
+                ),
+                release: format!(
+                    "SELECT CAST(CASE WHEN pg_advisory_unlock({PG_MIGRATION_LOCK_KEY}) \
+                     THEN 1 ELSE 0 END AS BIGINT)"
+                ),
+            },
+            // Lock names are at most 64 characters.
+            Self::MySql => {
+                let name = format!("SUBSTRING(CONCAT('{MIGRATION_LOCK}.', DATABASE()), 1, 64)");
+                MigrationLock {
+                    name: format!("{MIGRATION_LOCK}.<database> (MySQL GET_LOCK)"),
+                    prepare: None,
+                    take: format!("SELECT GET_LOCK({name}, {})", ms.div_ceil(1000)),
+                    release: format!("SELECT RELEASE_LOCK({name})"),
+                }
+            }
+            // sp_getapplock returns 0 or 1 when granted, -1 on timeout, below that on
+            // failure (cancelled, deadlock victim, bad call).
+            Self::MsSql => MigrationLock {
+                name: format!("{MIGRATION_LOCK} (SQL Server application lock)"),
+                prepare: None,
+                take: format!(
+                    "DECLARE @result INT; \
+                     EXEC @result = sp_getapplock @Resource = N'{MIGRATION_LOCK}', \
+                     @LockMode = 'Exclusive', @LockOwner = 'Session', @LockTimeout = {ms}; \
+                     SELECT CAST(CASE WHEN @result >= 0 THEN 1 WHEN @result = -1 THEN 0 END AS BIGINT)"
+                ),
+                release: format!(
+                    "DECLARE @result INT; \
+                     EXEC @result = sp_releaseapplock @Resource = N'{MIGRATION_LOCK}', \
+                     @LockOwner = 'Session'; \
+                     SELECT CAST(CASE WHEN @result >= 0 THEN 1 ELSE 0 END AS BIGINT)"
+                ),
+            },
+        };
+        Some(lock)
     }
 
     /// The violated constraint's name, for drivers that only put it in the message.

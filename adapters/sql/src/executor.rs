@@ -35,6 +35,15 @@ pub trait Executor: Clone + Send + Sync + 'static {
     /// Starts a read-write transaction.
     fn begin(&self) -> impl Future<Output = Result<Self::Tx, DbError>> + Send;
 
+    /// Opens an executor of its own over one new connection beside the pool: everything
+    /// run through it (and its clones) happens in that one database session, so session
+    /// state such as a lock lasts until it is dropped, which closes the connection. Should
+    /// the connection be lost, later statements run on a new one, a new session: callers
+    /// relying on session state check it (`migrate` checks it still held its lock). On
+    /// SQLite it is another connection to the same file (to an in-memory database: a new,
+    /// empty one).
+    fn session(&self) -> impl Future<Output = Result<Self, DbError>> + Send;
+
     /// Its connections now: busy, and open but idle.
     fn pool_status(&self) -> PoolStatus;
 }

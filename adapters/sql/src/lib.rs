@@ -19,6 +19,8 @@ mod value;
 pub use dialect::Dialect;
 pub use error::{DbError, DbErrorKind};
 pub use executor::{Executor, PoolStatus, Transaction};
-pub use migrate::{Migration, MigrationError, migrate, migrations};
+pub use migrate::{
+    MIGRATION_LOCK_WAIT, Migration, MigrationError, migrate, migrate_with_lock_wait, migrations,
+};
 pub use store::SqlStore;
 pub use value::{Kind, Row, Value};

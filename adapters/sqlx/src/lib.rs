@@ -9,6 +9,7 @@ use futures_util::TryStreamExt;
 use mercado_sql::{
     DbError, DbErrorKind, Dialect, Executor, Kind, PoolStatus, Row, Transaction, Value,
 };
+use sqlx::pool::PoolOptions;
 use sqlx::query::Query;
 use sqlx::{Database, IntoArguments, Pool};
 
@@ -285,6 +286,22 @@ where
             .await
             .map(SqlxTransaction)
             .map_err(classify::<DB>)
+    }
+
+    /// A pool of one connection, opened with the write pool's options: nothing closes
+    /// or replaces it while it works (no idle or lifetime limit, no test on acquire).
+    async fn session(&self) -> Result<Self, DbError> {
+        let options = self.write.connect_options().as_ref().clone();
+        let pool = PoolOptions::<DB>::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false)
+            .acquire_timeout(self.write.options().get_acquire_timeout())
+            .connect_with(options)
+            .await
+            .map_err(classify::<DB>)?;
+        Ok(Self::shared(pool))
     }
 }
 

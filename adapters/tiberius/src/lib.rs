@@ -39,6 +39,18 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct MsExecutor {
     pool: bb8::Pool<Manager>,
     closed: Arc<AtomicBool>,
+    /// How to connect, for [`Executor::session`].
+    config: ConnectConfig,
+}
+
+/// The connection settings, with a `Debug` that shows no password.
+#[derive(Clone)]
+struct ConnectConfig(Arc<tiberius::Config>);
+
+impl std::fmt::Debug for ConnectConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnectConfig")
+    }
 }
 
 /// Why the pool could not open.
@@ -59,13 +71,22 @@ pub enum ConnectError {
 /// # Errors
 /// [`ConnectError`].
 pub async fn connect(url: &str, max_connections: u32) -> Result<MsExecutor, ConnectError> {
-    let manager = Manager(bb8_tiberius::ConnectionManager::new(parse_config(url)?));
+    let config = ConnectConfig(Arc::new(parse_config(url)?));
+    open(config, bb8::Pool::builder().max_size(max_connections)).await
+}
+
+async fn open(
+    config: ConnectConfig,
+    builder: bb8::Builder<Manager>,
+) -> Result<MsExecutor, ConnectError> {
+    let manager = Manager(bb8_tiberius::ConnectionManager::new(
+        config.0.as_ref().clone(),
+    ));
     let first = manager
         .connect()
         .await
         .map_err(|e| ConnectError::Connect(e.to_string()))?;
-    let pool = bb8::Pool::builder()
-        .max_size(max_connections)
+    let pool = builder
         .connection_timeout(ACQUIRE_TIMEOUT)
         .error_sink(Box::new(LogSink))
         .build_unchecked(manager);
@@ -74,6 +95,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<MsExecutor, Conn
     Ok(MsExecutor {
         pool,
         closed: Arc::new(AtomicBool::new(false)),
+        config,
     })
 }
 
@@ -144,6 +166,19 @@ impl Executor for MsExecutor {
         // On failure the connection is dropped marked "in transaction", so it is closed.
         conn.begin().await?;
         Ok(MsTransaction { conn: Some(conn) })
+    }
+
+    /// A pool of one connection that nothing closes or replaces while it works (no idle
+    /// or lifetime limit, no test on check-out); closed once the last clone is dropped.
+    async fn session(&self) -> Result<Self, DbError> {
+        let builder = bb8::Pool::builder()
+            .max_size(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_on_check_out(false);
+        open(self.config.clone(), builder)
+            .await
+            .map_err(|e| DbError::new(DbErrorKind::Unavailable, e.to_string()))
     }
 }
 

@@ -6,6 +6,7 @@
 //! [`conformance!`]; a database whose URL is missing makes its tests fail loudly.
 
 pub mod amqp;
+pub mod counting;
 pub mod passlib;
 pub mod smtp;
 
@@ -169,6 +170,124 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// A fresh, empty database of one backend, removed when dropped: an SQLite file in a
+/// temporary directory, or a uniquely named database on the backend's server.
+#[derive(Debug)]
+pub struct Scratch {
+    /// Its URL, as `DATABASE_URL` would name it.
+    pub url: String,
+    /// A temporary directory (the SQLite file, mails), removed on drop.
+    pub dir: tempfile::TempDir,
+    _database: Option<ScratchDatabase>,
+}
+
+impl Scratch {
+    /// Makes one on `backend`.
+    ///
+    /// # Panics
+    /// When the backend's server is not configured or refuses.
+    pub async fn create(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (database, url) = match backend.admin_url() {
+            None => (
+                None,
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("mercado.db").display()
+                ),
+            ),
+            Some(admin_url) => {
+                let (database, url) = ScratchDatabase::create(backend, admin_url).await;
+                (Some(database), url)
+            }
+        };
+        Self {
+            url,
+            dir,
+            _database: database,
+        }
+    }
+}
+
+/// Opens the executor of `backend` on a [`Scratch`] database, as `AnyStore::open` does.
+#[doc(hidden)]
+pub mod connect {
+    /// SQLite: one writer, four readers.
+    #[cfg(feature = "sqlite")]
+    pub async fn sqlite(url: &str) -> mercado_sqlx::sqlite::SqliteExecutor {
+        mercado_sqlx::sqlite::connect(url, 4)
+            .await
+            .expect("the scratch SQLite database opens")
+    }
+
+    /// PostgreSQL.
+    #[cfg(feature = "postgres")]
+    pub async fn postgres(url: &str) -> mercado_sqlx::postgres::PgExecutor {
+        mercado_sqlx::postgres::connect(url, 4)
+            .await
+            .expect("the scratch PostgreSQL database opens")
+    }
+
+    /// MySQL/MariaDB.
+    #[cfg(feature = "mysql")]
+    pub async fn mysql(url: &str) -> mercado_sqlx::mysql::MySqlExecutor {
+        mercado_sqlx::mysql::connect(url, 4)
+            .await
+            .expect("the scratch MySQL database opens")
+    }
+
+    /// SQL Server.
+    #[cfg(feature = "mssql")]
+    pub async fn mssql(url: &str) -> mercado_tiberius::MsExecutor {
+        mercado_tiberius::connect(url, 4)
+            .await
+            .expect("the scratch SQL Server database opens")
+    }
+
+    /// Applies every migration, then hands the executor back.
+    pub async fn migrated<E: mercado_sql::Executor>(exec: E) -> E {
+        mercado_sql::migrate(&exec)
+            .await
+            .expect("the scratch database migrates");
+        exec
+    }
+}
+
+/// Runs `$test`, an `async fn<E: mercado_sql::Executor>(E)`, over the executor of a
+/// fresh, migrated [`Scratch`] database of `$backend` (a [`Backend`]): generic test
+/// bodies inside a [`conformance!`] test. The database is removed afterwards.
+#[macro_export]
+macro_rules! with_scratch_executor {
+    ($backend:expr, $test:path) => {{
+        let backend: $crate::Backend = $backend;
+        let scratch = $crate::Scratch::create(backend).await;
+        match backend {
+            #[cfg(feature = "sqlite")]
+            $crate::Backend::Sqlite => {
+                let exec = $crate::connect::sqlite(&scratch.url).await;
+                $test($crate::connect::migrated(exec).await).await
+            }
+            #[cfg(feature = "postgres")]
+            $crate::Backend::Postgres => {
+                let exec = $crate::connect::postgres(&scratch.url).await;
+                $test($crate::connect::migrated(exec).await).await
+            }
+            #[cfg(feature = "mysql")]
+            $crate::Backend::MySql => {
+                let exec = $crate::connect::mysql(&scratch.url).await;
+                $test($crate::connect::migrated(exec).await).await
+            }
+            #[cfg(feature = "mssql")]
+            $crate::Backend::MsSql => {
+                let exec = $crate::connect::mssql(&scratch.url).await;
+                $test($crate::connect::migrated(exec).await).await
+            }
+            #[allow(unreachable_patterns)]
+            other => panic!("the {other:?} feature of mercado-tests is off"),
+        }
+    }};
+}
+
 /// The first superuser every test server creates.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 /// Its password.
@@ -208,8 +327,7 @@ pub struct TestApp {
     pub store: AnyStore,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: tempfile::TempDir,
-    _database: Option<ScratchDatabase>,
+    _scratch: Scratch,
 }
 
 /// Starts a server on `backend` with the test defaults (1 000 password rounds, so tests
@@ -220,26 +338,14 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts a server on `backend`, letting the test adjust the settings first.
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let (database, database_url) = match backend.admin_url() {
-        None => (
-            None,
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("mercado.db").display()
-            ),
-        ),
-        Some(admin_url) => {
-            let (database, url) = ScratchDatabase::create(backend, admin_url).await;
-            (Some(database), url)
-        }
-    };
+    let scratch = Scratch::create(backend).await;
+    let database_url = scratch.url.clone();
     let mut settings = Settings::with_database(database_url.clone());
     settings.bind = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.password_rounds = 1_000;
     settings.jwt_secret = Some(format!("test-secret-{}", uuid::Uuid::now_v7()).into());
     settings.first_superuser = Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.to_owned().into()));
-    settings.mail_dir = dir.path().join("mail");
+    settings.mail_dir = scratch.dir.path().join("mail");
     settings.worker_poll_ms = 50;
     tweak(&mut settings);
     let store = AnyStore::open(&settings)
@@ -262,8 +368,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         store,
         shutdown: Some(tx),
         server: Some(server),
-        _dir: dir,
-        _database: database,
+        _scratch: scratch,
     }
 }
 

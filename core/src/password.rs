@@ -4,11 +4,14 @@
 //! `pbkdf2_sha256` writes them, so a users table shared with a Python app keeps working in
 //! both directions. `$pbkdf2-sha512$` and bcrypt (`$2a$`, `$2b$`, `$2y$`) hashes verify too,
 //! and report that they need re-hashing. Hashing is CPU work: [`PasswordHasher`] runs it on
-//! Tokio's blocking pool, never on an async thread, with at most a fixed number in flight
-//! so that logins cannot starve other requests or grow the pool without bound.
+//! threads of its own, never on an async thread, at most one per thread at a time (so the
+//! queue of logins cannot grow threads without bound), and at a lower scheduling priority
+//! on Linux: logins use every idle cycle, yet cannot starve the requests beside them.
 
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
+use std::thread;
 
 use pbkdf2::password_hash::{CustomizedPasswordHasher, PasswordVerifier};
 use pbkdf2::{Params, Pbkdf2};
@@ -115,7 +118,44 @@ struct Inner {
     max_in_flight: usize,
     permits: Semaphore,
     dummy: OnceLock<PasswordHash>,
+    /// Work for the hashing threads; they end when the last hasher clone drops this.
+    jobs: crossbeam_channel::Sender<Job>,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// How much lower than the other threads the hashing threads are scheduled (a nice value:
+/// at 10 the kernel gives a runnable request thread about nine tenths of a contended core).
+/// Lowering one's own priority needs no privilege; the request threads keep theirs.
+const HASH_NICENESS: i32 = 10;
+
+/// Starts `n` hashing threads taking jobs from one queue.
+fn spawn_hash_threads(n: usize) -> crossbeam_channel::Sender<Job> {
+    let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+    for i in 0..n {
+        let queue = queue.clone();
+        thread::Builder::new()
+            .name(format!("mercado-hash-{i}"))
+            .spawn(move || {
+                lower_priority();
+                for job in queue {
+                    job();
+                }
+            })
+            .expect("the OS refused to start a hashing thread");
+    }
+    jobs
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // On Linux a nice value belongs to the thread whose id is given: only this one moves.
+    // Refused (a seccomp profile, say), hashing is still correct, only less fair.
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASH_NICENESS);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -146,6 +186,7 @@ impl PasswordHasher {
                 max_in_flight: max_in_flight.max(1),
                 permits: Semaphore::new(max_in_flight.max(1)),
                 dummy: OnceLock::new(),
+                jobs: spawn_hash_threads(max_in_flight.max(1)),
             }),
         })
     }
@@ -201,9 +242,17 @@ impl PasswordHasher {
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        match tokio::task::spawn_blocking(work).await {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(panic::catch_unwind(AssertUnwindSafe(work)));
+        });
+        self.inner
+            .jobs
+            .send(job)
+            .expect("the hashing threads live as long as the hasher");
+        match result.await.expect("a hashing job always answers") {
             Ok(value) => value,
-            Err(err) => std::panic::resume_unwind(err.into_panic()),
+            Err(panicked) => panic::resume_unwind(panicked),
         }
     }
 }

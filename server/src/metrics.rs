@@ -101,7 +101,7 @@ impl Default for Metrics {
             hashes_in_flight: gauge(
                 &mut registry,
                 "password_hashes_in_flight",
-                "Password hashes running on the blocking pool",
+                "Password hashes and verifications running now",
             ),
             registry,
             requests,

@@ -5,7 +5,10 @@ use serde_json::Value;
 
 /// poem-openapi's document, with `additionalProperties: false` on every object schema
 /// except form bodies: JSON bodies reject unknown fields (`deny_unknown_fields`) and
-/// responses never carry extra ones, but the derive does not say so.
+/// responses never carry extra ones, but the derive does not say so. A described field of
+/// a referenced type comes as `allOf: [{$ref}, {description}]`, which generators read as
+/// an intersection with an unknown type; the description-only member is dropped (the
+/// field keeps its own `description`).
 pub fn complete(spec: &str) -> String {
     let mut doc: Value = serde_json::from_str(spec).expect("poem-openapi emits valid JSON");
     let forms: Vec<String> = doc["paths"]
@@ -27,6 +30,17 @@ pub fn complete(spec: &str) -> String {
                 && !forms.contains(name)
             {
                 schema["additionalProperties"] = Value::Bool(false);
+            }
+            let properties = schema.get_mut("properties").and_then(Value::as_object_mut);
+            for property in properties.into_iter().flat_map(|p| p.values_mut()) {
+                if let Some(all_of) = property.get_mut("allOf").and_then(Value::as_array_mut) {
+                    all_of.retain(|member| {
+                        member.as_object().is_none_or(|m| {
+                            m.keys()
+                                .any(|k| !matches!(k.as_str(), "description" | "title"))
+                        })
+                    });
+                }
             }
         }
     }
@@ -84,7 +98,8 @@ mod tests {
         "/a/{id}": {"get": {}, "patch": {}},
         "/login": {"post": {"requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/Form"}}}}}}
     }, "components": {"schemas": {
-        "Body": {"type": "object"}, "Form": {"type": "object"}, "Open": {"type": "object", "additionalProperties": {"type": "string"}}
+        "Body": {"type": "object", "properties": {"status": {"allOf": [{"$ref": "#/components/schemas/Status"}, {"description": "Where."}], "description": "Where."}}},
+        "Form": {"type": "object"}, "Open": {"type": "object", "additionalProperties": {"type": "string"}}
     }}}"##;
 
     #[test]
@@ -94,6 +109,17 @@ mod tests {
         assert_eq!(schemas["Body"]["additionalProperties"], false);
         assert!(schemas["Form"].get("additionalProperties").is_none());
         assert_eq!(schemas["Open"]["additionalProperties"]["type"], "string");
+    }
+
+    #[test]
+    fn a_described_reference_is_the_referenced_type_alone() {
+        let doc: Value = serde_json::from_str(&complete(SPEC)).unwrap();
+        let status = &doc["components"]["schemas"]["Body"]["properties"]["status"];
+        assert_eq!(
+            status["allOf"],
+            serde_json::json!([{"$ref": "#/components/schemas/Status"}])
+        );
+        assert_eq!(status["description"], "Where.");
     }
 
     #[test]

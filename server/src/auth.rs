@@ -93,10 +93,14 @@ impl TokenCodec {
     /// # Errors
     /// A 401 problem for any token that is malformed, tampered, signed otherwise or expired.
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, Problem> {
-        let data = decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| Problem::unauthorized(format!("invalid token: {e}")))?;
-        let expires_at = OffsetDateTime::from_unix_timestamp(data.claims.exp)
-            .map_err(|_| Problem::unauthorized("invalid token: exp out of range"))?;
+        let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+            tracing::debug!(error = %e, "bearer token refused");
+            Problem::token_required()
+        })?;
+        let expires_at = OffsetDateTime::from_unix_timestamp(data.claims.exp).map_err(|_| {
+            tracing::debug!("bearer token refused: exp out of range");
+            Problem::token_required()
+        })?;
         Ok(VerifiedToken {
             user_id: UserId::from_uuid(data.claims.sub),
             token_id: TokenId::from_uuid(data.claims.jti),

@@ -1,7 +1,7 @@
 //! The edge every request passes: a request id (reused from `x-request-id` when sane,
 //! returned on every response), a tracing span and one log line per request, the body
-//! size limit, the malformed-JSON check (400, so that poem-openapi's payload errors are
-//! always 422), and problem+json for every error.
+//! size limit, the malformed-JSON check (400), the check of parameters and bodies against
+//! the OpenAPI document (422 naming every fault), and problem+json for every error.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +14,8 @@ use poem_openapi::OperationId;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::api::document::AllowTable;
+use crate::api::validation::{self, Incoming, Operations};
+use crate::auth::TokenCodec;
 use crate::metrics::Metrics;
 use crate::problem::{self, Problem};
 
@@ -26,8 +27,12 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub struct Edge {
     /// The largest JSON or form body accepted.
     pub max_body_bytes: usize,
-    /// The methods each path allows, for the `Allow` header of 405 answers.
-    pub allow: Arc<AllowTable>,
+    /// What each operation accepts, and the methods each path allows (for the `Allow`
+    /// header of 405 answers).
+    pub operations: Arc<Operations>,
+    /// Verifies bearer tokens, so that an operation that needs one answers 401 before
+    /// it checks the request's values.
+    pub tokens: Arc<TokenCodec>,
     /// Where answered requests are counted, unless metrics are off.
     pub metrics: Option<Arc<Metrics>>,
 }
@@ -59,7 +64,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
         async move {
             let started = Instant::now();
-            let result = match self.check_body(req).await {
+            let result = match self.prepare(req).await {
                 Ok(req) => self.inner.call(req).await.map(IntoResponse::into_response),
                 Err(problem) => Err(problem.into()),
             };
@@ -80,7 +85,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             if response.status() == StatusCode::METHOD_NOT_ALLOWED
                 && let Some(allow) = self
                     .edge
-                    .allow
+                    .operations
                     .allow(uri.path())
                     .and_then(|a| HeaderValue::from_str(a).ok())
             {
@@ -105,32 +110,88 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
 }
 
 impl<E> EdgeEndpoint<E> {
-    /// Reads JSON and form bodies up to the limit (413 beyond), and answers 400 for JSON
-    /// that does not parse. Other bodies pass untouched.
-    async fn check_body(&self, mut req: Request) -> Result<Request, Problem> {
-        let Some(content_type) = req
-            .header(header::CONTENT_TYPE)
-            .map(str::to_ascii_lowercase)
-        else {
-            return Ok(req);
+    /// Reads JSON and form bodies up to the limit (413 beyond), answers 400 for JSON that
+    /// does not parse, then checks parameters and body against the document (422). Other
+    /// bodies (CSV uploads) pass unread.
+    async fn prepare(&self, mut req: Request) -> Result<Request, Problem> {
+        let mime = req.header(header::CONTENT_TYPE).map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+        let is_json = mime
+            .as_deref()
+            .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
+        let is_form = mime.as_deref() == Some("application/x-www-form-urlencoded");
+        let mut bytes = None;
+        if is_json || is_form {
+            let body = req.take_body().into_bytes_stream();
+            bytes = Some(read_limited(body, self.edge.max_body_bytes).await?);
+        }
+        // An empty body is no body (clients send `Content-Type: application/json` on GETs
+        // too), except where a JSON body belongs: there it is malformed JSON.
+        if is_json
+            && bytes.as_ref().is_some_and(Bytes::is_empty)
+            && self
+                .edge
+                .operations
+                .takes_json(req.method(), req.uri().path())
+        {
+            return Err(Problem::bad_request("malformed JSON: the body is empty"));
+        }
+        let bytes = bytes.filter(|b| !b.is_empty());
+        let json = match &bytes {
+            Some(b) if is_json => Some(
+                serde_json::from_slice::<serde_json::Value>(b)
+                    .map_err(|e| Problem::bad_request(format!("malformed JSON: {e}")))?,
+            ),
+            _ => None,
         };
-        let mime = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        let is_json = mime == "application/json" || mime.ends_with("+json");
-        if !is_json && mime != "application/x-www-form-urlencoded" {
-            return Ok(req);
+        if self.values_are_checked(&req) {
+            let body = match (&json, &bytes) {
+                (Some(value), _) => Some(validation::Body::Json(value)),
+                (None, Some(b)) => Some(validation::Body::Form(b)),
+                (None, None) if mime.is_some() && !is_json && !is_form => {
+                    Some(validation::Body::Other)
+                }
+                (None, None) => None,
+            };
+            let faults = self.edge.operations.check(&Incoming {
+                method: req.method(),
+                path: req.uri().path(),
+                query: req.uri().query(),
+                body,
+            });
+            if !faults.is_empty() {
+                return Err(Problem::validation(faults));
+            }
         }
-        let body = req.take_body().into_bytes_stream();
-        let bytes = read_limited(body, self.edge.max_body_bytes).await?;
-        if is_json && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-            return Err(Problem::bad_request(format!("malformed JSON: {e}")));
+        if let Some(bytes) = bytes {
+            req.set_body(Body::from_bytes(bytes));
         }
-        req.set_body(Body::from_bytes(bytes));
         Ok(req)
+    }
+
+    /// Whether to check the request's values now: not for an operation that needs a
+    /// bearer token when the request has none that verifies (it gets its 401 first).
+    fn values_are_checked(&self, req: &Request) -> bool {
+        match self
+            .edge
+            .operations
+            .is_secured(req.method(), req.uri().path())
+        {
+            None => false,
+            Some(false) => true,
+            Some(true) => req
+                .header(header::AUTHORIZATION)
+                .and_then(|h| {
+                    h.strip_prefix("Bearer ")
+                        .or_else(|| h.strip_prefix("bearer "))
+                })
+                .is_some_and(|token| self.edge.tokens.verify(token.trim()).is_ok()),
+        }
     }
 }
 

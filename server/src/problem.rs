@@ -26,10 +26,15 @@ use poem_openapi::{ApiResponse, Object};
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// `Retry-After` of a 503: long enough for a restarted database to take connections.
+const RETRY_UNAVAILABLE_SECS: u64 = 2;
+
 /// One invalid field of a request.
 #[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct FieldError {
-    /// The field's name (for nested fields, a dotted path such as `items.0.quantity`).
+    /// The input: a body field by name (nested ones as a path such as
+    /// `items[0].quantity`; `body` for the body as a whole), or a query or path
+    /// parameter by its name (`limit`, `id`).
     pub field: String,
     /// What is wrong with it.
     pub message: String,
@@ -90,6 +95,15 @@ impl Problem {
         Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
     }
 
+    /// 401 for a request without a usable bearer token, whatever is wrong with it
+    /// (missing, malformed, expired, tampered, revoked, or its user gone): one stable
+    /// sentence for clients; the cause goes to the debug log where it is known.
+    pub fn token_required() -> Self {
+        Self::unauthorized(
+            "a valid bearer token is required: log in at /api/v1/login/token for a new one",
+        )
+    }
+
     /// 403.
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
@@ -145,13 +159,15 @@ impl Problem {
         )
     }
 
-    /// 503: the database does not answer.
+    /// 503 with `Retry-After`: the database does not answer.
     pub fn unavailable() -> Self {
-        Self::new(
+        let mut problem = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "database-unavailable",
             "the database is not reachable; retry later",
-        )
+        );
+        problem.retry_after = Some(RETRY_UNAVAILABLE_SECS);
+        problem
     }
 
     /// 503: the message broker does not answer (readiness only: requests never need it).
@@ -281,27 +297,27 @@ pub fn from_error(err: poem::Error) -> Problem {
         return problem.clone();
     }
     if err.is::<AuthorizationError>() {
-        return Problem::unauthorized("a bearer token is required");
+        return Problem::token_required();
     }
+    // The edge checks parameters and bodies against the document before an operation
+    // runs, so poem-openapi refusing one means the two disagree: still the client's 422,
+    // but worth a warning. Path parameters are named `param0`… inside poem-openapi.
+    let refused = |field: &str, reason: &str| {
+        tracing::warn!(
+            field,
+            reason,
+            "poem-openapi refused what the document check passed"
+        );
+        Problem::invalid(field, "is not valid")
+    };
     if let Some(e) = err.downcast_ref::<ParsePathError>() {
-        return Problem::invalid(e.name, &e.reason);
+        return refused("path", &e.reason);
     }
     if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        // Out-of-range values are well-formed but invalid; unparsable ones are malformed.
-        return if e.reason.contains("verification failed") {
-            Problem::invalid(e.name, &e.reason)
-        } else {
-            Problem::bad_request(format!("query parameter `{}`: {}", e.name, e.reason))
-        };
+        return refused(e.name, &e.reason);
     }
     if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
-        // The edge middleware answers most malformed JSON first; serde_json's syntax errors
-        // that only a full parse finds (such as a lone surrogate escape) say where they are.
-        if is_syntax_error(&e.reason) {
-            return Problem::bad_request(format!("malformed JSON: {}", e.reason));
-        }
-        // Otherwise the body parsed but does not fit the operation's schema.
-        return Problem::invalid(field_of(&e.reason).as_deref().unwrap_or("body"), &e.reason);
+        return refused("body", &e.reason);
     }
     if err.is::<ParseJsonError>() {
         return Problem::bad_request(err.to_string());
@@ -337,25 +353,6 @@ pub fn from_error(err: poem::Error) -> Problem {
     Problem::new(status, "request-error", err.to_string())
 }
 
-/// serde_json's syntax errors end "at line L column C"; poem-openapi's schema errors do not.
-fn is_syntax_error(reason: &str) -> bool {
-    let Some((_, position)) = reason.rsplit_once(" at line ") else {
-        return false;
-    };
-    let mut parts = position.split(" column ");
-    let number =
-        |p: Option<&str>| p.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    number(parts.next()) && number(parts.next()) && parts.next().is_none()
-}
-
-/// poem-openapi names the field in its validator messages: "field `stock` verification
-/// failed. maximum(1000000000)".
-fn field_of(reason: &str) -> Option<String> {
-    let start = reason.find("field `")? + "field `".len();
-    let len = reason[start..].find('`')?;
-    Some(reason[start..start + len].to_owned())
-}
-
 // Domain errors → problems: the one mapping from service outcomes to statuses.
 
 impl From<StoreError> for Problem {
@@ -387,7 +384,8 @@ impl From<ResolveActorError> for Problem {
     fn from(e: ResolveActorError) -> Self {
         match e {
             ResolveActorError::Unauthenticated => {
-                Self::unauthorized("token revoked, or its user no longer exists")
+                tracing::debug!("token revoked, or its user no longer exists");
+                Self::token_required()
             }
             ResolveActorError::Inactive => Self::forbidden("inactive user"),
             ResolveActorError::Store(e) => e.into(),
@@ -434,7 +432,7 @@ impl From<UpdateOwnProfileError> for Problem {
             UpdateOwnProfileError::WrongCurrentPassword => {
                 Self::forbidden("current password is incorrect")
             }
-            UpdateOwnProfileError::NotFound => Self::unauthorized("user no longer exists"),
+            UpdateOwnProfileError::NotFound => Self::token_required(),
             UpdateOwnProfileError::Store(e) => e.into(),
         }
     }
@@ -510,26 +508,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn validator_messages_name_their_field() {
-        assert_eq!(
-            field_of(
-                "failed to parse \"X\": field `stock` verification failed. maximum(1000000000)"
-            )
-            .as_deref(),
-            Some("stock")
-        );
-        assert_eq!(field_of("Expected input type \"string\""), None);
-    }
-
-    #[test]
-    fn only_serde_syntax_errors_count_as_malformed() {
-        assert!(is_syntax_error(
-            "unexpected end of hex escape at line 1 column 17"
-        ));
-        assert!(!is_syntax_error(
-            "Expected input type \"string\", found 19.9."
-        ));
-        assert!(!is_syntax_error("failed at line one column 2"));
+    fn unavailable_problems_carry_retry_after() {
+        let response = Problem::unavailable().as_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
     }
 
     #[test]

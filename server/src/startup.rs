@@ -21,7 +21,8 @@ use poem::web::{Html, Redirect};
 use poem::{EndpointExt, IntoResponse, Response, Route, Server, get};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::api::document::{self, AllowTable};
+use crate::api::document;
+use crate::api::validation::Operations;
 use crate::api::{self, State};
 use crate::auth::TokenCodec;
 use crate::metrics::Metrics;
@@ -498,11 +499,12 @@ fn routes<S: Store>(
     metrics: Option<Arc<Metrics>>,
 ) -> BoxEndpoint<'static, Response> {
     let tokens = state.tokens.clone();
+    let edge_tokens = tokens.clone();
     let queries = state.queries.clone();
     let api = api::service(state);
     let generated = api.spec();
     let document = document::complete(&generated);
-    let allow = Arc::new(AllowTable::from_document(&document));
+    let operations = Arc::new(Operations::from_document(&document));
     // Swagger UI embeds the document; give it the completed one.
     let docs_html = api.swagger_ui_html().replacen(&generated, &document, 1);
     let spec = make_sync(move |_| {
@@ -547,7 +549,8 @@ fn routes<S: Store>(
         }))
         .with(Edge {
             max_body_bytes,
-            allow,
+            operations,
+            tokens: edge_tokens,
             metrics,
         })
         .boxed()

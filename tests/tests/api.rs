@@ -7,6 +7,10 @@ use mercado_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 
+/// The detail of every 401 for a missing or unusable bearer token.
+const TOKEN_REQUIRED: &str =
+    "a valid bearer token is required: log in at /api/v1/login/token for a new one";
+
 conformance!(
     health_answers_and_readiness_checks_the_database,
     every_response_carries_a_request_id,
@@ -42,6 +46,9 @@ conformance!(
     hostile_strings_are_refused_or_kept_verbatim,
     oversized_bodies_get_413,
     unknown_routes_and_methods_get_problems,
+    every_invalid_input_is_named_in_plain_words,
+    token_answers_are_never_cached,
+    a_revoked_token_gets_the_same_401_as_any_other,
 );
 
 async fn health_answers_and_readiness_checks_the_database(backend: Backend) {
@@ -108,11 +115,32 @@ async fn the_openapi_document_is_complete_enough_to_generate_clients(backend: Ba
                 "{method} {path} has an operationId"
             );
             let responses = op["responses"].as_object().unwrap();
-            if path != "/health" {
-                assert!(
-                    responses.contains_key("422") && responses.contains_key("503"),
-                    "{method} {path} documents its errors"
-                );
+            let documents = |status: &str| responses.contains_key(status);
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            let takes_input = op.get("parameters").is_some() || op.get("requestBody").is_some();
+            assert_eq!(documents("503"), path != "/health", "{method} {path}: 503");
+            assert_eq!(
+                documents("401"),
+                secured || path == "/api/v1/login/token",
+                "{method} {path}: 401"
+            );
+            assert_eq!(documents("422"), takes_input, "{method} {path}: 422");
+            assert_eq!(
+                documents("409"),
+                ["signUp", "placeOrder", "cancelOrder"]
+                    .contains(&op["operationId"].as_str().unwrap()),
+                "{method} {path}: 409"
+            );
+            assert!(!documents("500") && !documents("405"), "{method} {path}");
+            for (status, response) in responses {
+                for media in response["content"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(m, _)| m)
+                {
+                    assert!(!media.contains(';'), "{method} {path} {status}: {media}");
+                }
             }
         }
     }
@@ -131,6 +159,15 @@ async fn the_openapi_document_is_complete_enough_to_generate_clients(backend: Ba
     );
     let scheme = &doc["components"]["securitySchemes"]["OAuth2PasswordBearer"];
     assert_eq!(scheme["type"], "oauth2");
+    assert_eq!(
+        scheme["flows"]["password"]["scopes"],
+        json!({}),
+        "required in 3.0"
+    );
+    assert_eq!(
+        doc["paths"]["/api/v1/jobs/{id}"]["get"]["tags"],
+        json!(["Jobs"])
+    );
     assert_eq!(
         scheme["flows"]["password"]["tokenUrl"],
         "/api/v1/login/token"
@@ -453,7 +490,8 @@ async fn bad_tokens_get_401_with_www_authenticate(backend: Backend) {
             Some("Bearer"),
             "{token:?}"
         );
-        reply.problem(401);
+        // One stable sentence, whatever is wrong: no parser's words.
+        assert_eq!(reply.problem(401)["detail"], TOKEN_REQUIRED, "{token:?}");
     }
     let basic = app
         .client
@@ -680,15 +718,24 @@ async fn pagination_bounds_are_enforced(backend: Backend) {
         let field = query.split('=').next().unwrap();
         assert_eq!(body["errors"][0]["field"], field, "{query}");
     }
-    for query in [
-        "limit=abc",
-        "offset=1.5",
-        "limit=",
-        "limit=99999999999999999999",
+    // Present but not a number is invalid like out of range: 422 naming the parameter.
+    for (query, message) in [
+        ("limit=abc", "must be a whole number"),
+        ("offset=1.5", "must be a whole number"),
+        ("limit=", "must be a whole number"),
+        ("limit=99999999999999999999", "must be between 1 and 100"),
+        ("offset=99999999999999999999", "is too large"),
     ] {
-        app.get(&format!("/api/v1/products?{query}"), None)
+        let body = app
+            .get(&format!("/api/v1/products?{query}"), None)
             .await
-            .problem(400);
+            .problem(422);
+        let field = query.split('=').next().unwrap();
+        assert_eq!(
+            body["errors"],
+            json!([{"field": field, "message": message}]),
+            "{query}"
+        );
     }
     let page = app
         .get("/api/v1/products?limit=100&offset=1000000", None)
@@ -1145,9 +1192,14 @@ async fn orders_are_private_to_their_owner_and_superusers(backend: Backend) {
         .await
         .expect(200);
     assert_eq!(own["total"], 2);
-    app.get("/api/v1/orders?user_id=nope", Some(&admin))
+    let nope = app
+        .get("/api/v1/orders?user_id=nope", Some(&admin))
         .await
-        .problem(400);
+        .problem(422);
+    assert_eq!(
+        nope["errors"],
+        json!([{"field": "user_id", "message": "must be a UUID"}])
+    );
     app.get(
         &format!("/api/v1/orders/{}", uuid::Uuid::now_v7()),
         Some(&admin),
@@ -1401,4 +1453,353 @@ async fn unknown_routes_and_methods_get_problems(backend: Backend) {
     app.send(Method::PUT, "/api/v1/products", None, None)
         .await
         .problem(405);
+}
+
+/// The problem's `errors`, as (field, message) pairs.
+fn faults(problem: &Value) -> Vec<(String, String)> {
+    problem["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors: {problem}"))
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_owned(),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// What a client-side form needs to highlight: for each endpoint and each cause (wrong
+/// JSON type, missing, `null`, out of range, bad format, unknown field, nested), the 422
+/// names every offending input by its path, in plain words.
+async fn every_invalid_input_is_named_in_plain_words(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (user, _) = app.new_user().await;
+    let tea = app.product(&admin, "Tea", "2.50", 5).await;
+    let tea_id = tea["id"].as_str().unwrap();
+    let tea_path = format!("/api/v1/products/{tea_id}");
+    let me = "/api/v1/users/me";
+    let someone = format!("/api/v1/users/{}", uuid::Uuid::now_v7());
+    let email = unique_email();
+    let long_q = format!("/api/v1/products?q={}", "q".repeat(201));
+    type Case<'a> = (
+        Method,
+        &'a str,
+        Option<&'a str>,
+        Value,
+        &'a [(&'a str, &'a str)],
+    );
+    let cases: Vec<Case<'_>> = vec![
+        // Sign-up.
+        (
+            Method::POST,
+            "/api/v1/users",
+            None,
+            json!({"email": 123, "password": "12345678"}),
+            &[("email", "must be a string")],
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            None,
+            json!({"email": email}),
+            &[("password", "is required")],
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            None,
+            json!({"email": email, "password": null}),
+            &[("password", "must not be null")],
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            None,
+            json!({}),
+            &[("email", "is required"), ("password", "is required")],
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            None,
+            json!({"email": "nope", "password": "short", "is_superuser": true}),
+            &[
+                ("email", "is not a valid email address"),
+                ("password", "must be 8 to 128 characters long"),
+                ("is_superuser", "is not a known field"),
+            ],
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            None,
+            json!({"email": email, "password": "12345678", "full_name": ["x"]}),
+            &[("full_name", "must be a string")],
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            None,
+            json!([email]),
+            &[("body", "must be an object")],
+        ),
+        // Products.
+        (
+            Method::POST,
+            "/api/v1/products",
+            Some(&admin),
+            json!({"name": "x", "price": 4.2, "stock": 1}),
+            &[("price", "must be a string")],
+        ),
+        (
+            Method::POST,
+            "/api/v1/products",
+            Some(&admin),
+            json!({"name": "", "price": "1.001", "stock": -1}),
+            &[
+                ("name", "must be 1 to 200 characters long"),
+                (
+                    "price",
+                    "must be a decimal string from 0.00 to 99999999.99 with at most two fraction digits, e.g. \"19.99\"",
+                ),
+                ("stock", "must be between 0 and 1000000000"),
+            ],
+        ),
+        (
+            Method::POST,
+            "/api/v1/products",
+            Some(&admin),
+            json!({"name": "x", "price": "1.00", "stock": 1.5, "description": 7}),
+            &[
+                ("description", "must be a string"),
+                ("stock", "must be a whole number"),
+            ],
+        ),
+        (
+            Method::POST,
+            "/api/v1/products",
+            Some(&admin),
+            json!({"name": "x\u{0}y", "price": "1.00"}),
+            &[
+                ("name", "must not contain NUL characters"),
+                ("stock", "is required"),
+            ],
+        ),
+        (
+            Method::PATCH,
+            &tea_path,
+            Some(&admin),
+            json!({"name": null, "stock": "9", "colour": "red"}),
+            &[
+                ("name", "must not be null"),
+                ("stock", "must be a whole number"),
+                ("colour", "is not a known field"),
+            ],
+        ),
+        // Orders, nested.
+        (
+            Method::POST,
+            "/api/v1/orders",
+            Some(&user),
+            json!({"items": [{"product_id": tea_id, "quantity": 0},
+                             {"product_id": "zz", "quantity": "a", "note": 1}, {}]}),
+            &[
+                ("items[0].quantity", "must be between 1 and 1000"),
+                ("items[1].product_id", "must be a UUID"),
+                ("items[1].quantity", "must be a whole number"),
+                ("items[1].note", "is not a known field"),
+                ("items[2].product_id", "is required"),
+                ("items[2].quantity", "is required"),
+            ],
+        ),
+        (
+            Method::POST,
+            "/api/v1/orders",
+            Some(&user),
+            json!({"items": []}),
+            &[("items", "must have 1 to 50 items")],
+        ),
+        (
+            Method::POST,
+            "/api/v1/orders",
+            Some(&user),
+            json!({"items": {"a": 1}}),
+            &[("items", "must be an array")],
+        ),
+        (
+            Method::POST,
+            "/api/v1/orders",
+            Some(&user),
+            json!({}),
+            &[("items", "is required")],
+        ),
+        (
+            Method::POST,
+            "/api/v1/orders",
+            Some(&user),
+            json!({"items": [{"product_id": tea_id, "quantity": 1001}]}),
+            &[("items[0].quantity", "must be between 1 and 1000")],
+        ),
+        // Profiles.
+        (
+            Method::PATCH,
+            me,
+            Some(&user),
+            json!({"full_name": 5, "password": true}),
+            &[
+                ("full_name", "must be a string"),
+                ("password", "must be a string"),
+            ],
+        ),
+        (
+            Method::PATCH,
+            &someone,
+            Some(&admin),
+            json!({"is_active": "no", "is_superuser": null}),
+            &[
+                ("is_active", "must be true or false"),
+                ("is_superuser", "must not be null"),
+            ],
+        ),
+        // Query and path parameters, by their own names.
+        (
+            Method::GET,
+            "/api/v1/products/123",
+            None,
+            Value::Null,
+            &[("id", "must be a UUID")],
+        ),
+        (
+            Method::GET,
+            "/api/v1/products?limit=abc&offset=-1",
+            None,
+            Value::Null,
+            &[
+                ("limit", "must be a whole number"),
+                ("offset", "must be at least 0"),
+            ],
+        ),
+        (
+            Method::GET,
+            "/api/v1/products?limit=100000",
+            None,
+            Value::Null,
+            &[("limit", "must be between 1 and 100")],
+        ),
+        (
+            Method::GET,
+            &long_q,
+            None,
+            Value::Null,
+            &[("q", "must be at most 200 characters long")],
+        ),
+        (
+            Method::GET,
+            "/api/v1/orders/not-an-id",
+            Some(&user),
+            Value::Null,
+            &[("id", "must be a UUID")],
+        ),
+        (
+            Method::POST,
+            "/api/v1/orders/1/cancel",
+            Some(&user),
+            Value::Null,
+            &[("id", "must be a UUID")],
+        ),
+        (
+            Method::GET,
+            "/api/v1/users?limit=0",
+            Some(&admin),
+            Value::Null,
+            &[("limit", "must be between 1 and 100")],
+        ),
+        (
+            Method::GET,
+            "/api/v1/jobs/x",
+            Some(&admin),
+            Value::Null,
+            &[("id", "must be a UUID")],
+        ),
+    ];
+    for (method, path, token, body, expected) in cases {
+        let body = (!body.is_null()).then_some(&body);
+        let problem = app
+            .send(method.clone(), path, token, body)
+            .await
+            .problem(422);
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(f, m)| ((*f).to_owned(), (*m).to_owned()))
+            .collect();
+        assert_eq!(faults(&problem), expected, "{method} {path} {body:?}");
+        let detail = problem["detail"].as_str().unwrap();
+        for internal in [
+            "occurred while parsing",
+            "verification failed",
+            "integer_int64",
+            "exclusive",
+        ] {
+            assert!(!detail.contains(internal), "{detail}");
+        }
+    }
+    // A form: the login's fields by name.
+    let form = app
+        .send_raw(
+            Method::POST,
+            "/api/v1/login/token",
+            None,
+            "application/x-www-form-urlencoded",
+            "username=a%40b.c",
+        )
+        .await
+        .problem(422);
+    assert_eq!(
+        faults(&form),
+        [("password".to_owned(), "is required".to_owned())]
+    );
+    // A body that is required but absent (no content type, nothing sent).
+    let absent = app
+        .send(Method::POST, "/api/v1/users", None, None)
+        .await
+        .problem(422);
+    assert_eq!(
+        faults(&absent),
+        [("body".to_owned(), "is required".to_owned())]
+    );
+    // A secured operation answers 401 before it looks at the values.
+    app.send(
+        Method::POST,
+        "/api/v1/orders",
+        None,
+        Some(&json!({"items": 1})),
+    )
+    .await
+    .problem(401);
+    assert_eq!(
+        app.get(&tea_path, None).await.expect(200),
+        tea,
+        "nothing changed"
+    );
+}
+
+async fn token_answers_are_never_cached(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let reply = app.login_raw(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    assert_eq!(reply.header("pragma"), Some("no-cache"));
+    reply.expect(200);
+}
+
+async fn a_revoked_token_gets_the_same_401_as_any_other(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (token, _) = app.new_user().await;
+    app.send(Method::POST, "/api/v1/logout", Some(&token), None)
+        .await
+        .expect(204);
+    let reply = app.get("/api/v1/users/me", Some(&token)).await;
+    assert_eq!(reply.problem(401)["detail"], TOKEN_REQUIRED);
 }

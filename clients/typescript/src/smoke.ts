@@ -31,7 +31,7 @@ import {
   updateProduct,
   updateUser,
 } from './client/sdk.gen';
-import type { Order, PlaceOrderError, Problem, SignUpError } from './client/types.gen';
+import type { FieldError, Order, PlaceOrderError, Problem, SignUpError } from './client/types.gen';
 
 // ---- The SDK is named by the server's operationIds, exactly. ---------------------------
 
@@ -242,6 +242,16 @@ async function main(): Promise<void> {
     ok('readProduct', await readProduct({ client: anonymous, path: { id: product.id } }), 200).stock,
     3,
     'readProduct: a refused order takes no stock',
+  );
+
+  step('422: a nested field is named by its path, as a typed problem');
+  const zero = await placeOrder({ client: asUser, body: { items: [{ product_id: product.id, quantity: 0 }] } });
+  const nested: PlaceOrderError = problem('placeOrder (quantity 0)', zero, 422);
+  const fieldErrors: FieldError[] = nested.errors ?? [];
+  expectEqual(
+    fieldErrors,
+    [{ field: 'items[0].quantity', message: 'must be between 1 and 1000' }],
+    'placeOrder (quantity 0): errors',
   );
 
   step('409: the same email again, as a typed problem');

@@ -1,16 +1,65 @@
 //! The published OpenAPI document: poem-openapi's, completed with what its derive cannot
-//! state, and the allowed methods per path that 405 answers list.
+//! state.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-/// poem-openapi's document, with `additionalProperties: false` on every object schema
-/// except form bodies: JSON bodies reject unknown fields (`deny_unknown_fields`) and
-/// responses never carry extra ones, but the derive does not say so. A described field of
-/// a referenced type comes as `allOf: [{$ref}, {description}]`, which generators read as
-/// an intersection with an unknown type; the description-only member is dropped (the
-/// field keeps its own `description`).
+/// Problem statuses an operation answers beyond those its shape implies (see
+/// [`problem_statuses`]), by operation id.
+const EXTRA_STATUSES: &[(&str, &[u16])] = &[
+    ("login", &[401, 403, 429]),
+    ("signUp", &[409]),
+    ("placeOrder", &[409]),
+    ("cancelOrder", &[409]),
+];
+
+/// poem-openapi's document, completed:
+/// - `additionalProperties: false` on every object schema except form bodies: JSON bodies
+///   reject unknown fields (`deny_unknown_fields`) and responses never carry extra ones,
+///   but the derive does not say so;
+/// - a described field of a referenced type comes as `allOf: [{$ref}, {description}]`,
+///   which generators read as an intersection with an unknown type; the description-only
+///   member is dropped (the field keeps its own `description`);
+/// - media types are keyed `application/json`, not `application/json; charset=utf-8`
+///   (generators and validators match the bare type);
+/// - OAuth2 flows have `scopes` (required in OpenAPI 3.0; there are none);
+/// - each operation lists only the problem statuses it can answer.
 pub fn complete(spec: &str) -> String {
     let mut doc: Value = serde_json::from_str(spec).expect("poem-openapi emits valid JSON");
+    if doc["servers"].as_array().is_some_and(Vec::is_empty)
+        && let Some(root) = doc.as_object_mut()
+    {
+        root.remove("servers");
+    }
+    let flows = doc["components"]["securitySchemes"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|schemes| schemes.values_mut())
+        .filter_map(|scheme| scheme.get_mut("flows").and_then(Value::as_object_mut))
+        .flat_map(|flows| flows.values_mut())
+        .filter_map(Value::as_object_mut);
+    for flow in flows {
+        flow.entry("scopes")
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    let operations = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|ops| ops.values_mut())
+        .filter_map(Value::as_object_mut);
+    for op in operations {
+        let statuses = problem_statuses(op);
+        if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+            responses.retain(|status, response| {
+                !is_problem(response) || status.parse().is_ok_and(|s| statuses.contains(&s))
+            });
+            responses.values_mut().for_each(bare_media_types);
+        }
+        if let Some(body) = op.get_mut("requestBody") {
+            bare_media_types(body);
+        }
+    }
     let forms: Vec<String> = doc["paths"]
         .as_object()
         .into_iter()
@@ -47,47 +96,68 @@ pub fn complete(spec: &str) -> String {
     serde_json::to_string(&doc).expect("a JSON value serialises")
 }
 
-/// For each path template of the document, its methods as an `Allow` header value.
-#[derive(Debug, Clone, Default)]
-pub struct AllowTable(Vec<(Vec<String>, String)>);
-
-impl AllowTable {
-    /// Reads the paths of a document.
-    pub fn from_document(doc: &str) -> Self {
-        let doc: Value = serde_json::from_str(doc).expect("a JSON document");
-        let table = doc["paths"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(path, ops)| {
-                let segments = path.split('/').map(str::to_owned).collect();
-                let mut methods: Vec<String> = ops
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(m, _)| m.to_uppercase())
-                    .collect();
-                methods.sort();
-                (segments, methods.join(", "))
-            })
-            .collect();
-        Self(table)
+/// The problem statuses an operation can answer, from its shape: 503 wherever the
+/// database is asked (all but liveness), 401 and 403 with a bearer token (403 also for
+/// an inactive user), 422 for any input, 400, 413 and 415 for a body, 404 for a path
+/// parameter; then [`EXTRA_STATUSES`].
+fn problem_statuses(op: &Map<String, Value>) -> Vec<u16> {
+    let id = op
+        .get("operationId")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let has = |key: &str| {
+        op.get(key)
+            .is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty()))
+    };
+    let in_path = op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|ps| ps.iter().any(|p| p["in"] == "path"));
+    let mut statuses = Vec::new();
+    if id != "health" {
+        statuses.push(503);
     }
-
-    /// The methods allowed on a concrete path, if it matches a template.
-    pub fn allow(&self, path: &str) -> Option<&str> {
-        let segments: Vec<&str> = path.split('/').collect();
-        self.0
-            .iter()
-            .find(|(template, _)| {
-                template.len() == segments.len()
-                    && template
-                        .iter()
-                        .zip(&segments)
-                        .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}')))
-            })
-            .map(|(_, allow)| allow.as_str())
+    if has("security") {
+        statuses.extend([401, 403]);
     }
+    if has("parameters") || has("requestBody") {
+        statuses.push(422);
+    }
+    if has("requestBody") {
+        statuses.extend([400, 413, 415]);
+    }
+    if in_path {
+        statuses.push(404);
+    }
+    let extra = EXTRA_STATUSES.iter().filter(|(op, _)| *op == id);
+    statuses.extend(extra.flat_map(|(_, s)| s.iter().copied()));
+    statuses
+}
+
+fn is_problem(response: &Value) -> bool {
+    response["content"]
+        .as_object()
+        .is_some_and(|c| c.contains_key(crate::problem::PROBLEM_JSON))
+}
+
+/// Renames `content` keys such as `application/json; charset=utf-8` to the bare type.
+fn bare_media_types(holder: &mut Value) {
+    let Some(content) = holder.get_mut("content").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let renamed: Map<String, Value> = std::mem::take(content)
+        .into_iter()
+        .map(|(media, v)| {
+            let bare = media
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            (bare, v)
+        })
+        .collect();
+    *content = renamed;
 }
 
 #[cfg(test)]
@@ -123,11 +193,40 @@ mod tests {
     }
 
     #[test]
-    fn allowed_methods_are_found_by_template() {
-        let table = AllowTable::from_document(SPEC);
-        assert_eq!(table.allow("/a/123"), Some("GET, PATCH"));
-        assert_eq!(table.allow("/login"), Some("POST"));
-        assert_eq!(table.allow("/a/1/2"), None);
-        assert_eq!(table.allow("/b/1"), None);
+    fn operations_list_only_the_problems_they_can_answer() {
+        let problem = r#"{"content": {"application/problem+json": {}}}"#;
+        let spec = format!(
+            r#"{{"paths": {{
+                "/health": {{"get": {{"operationId": "health", "responses": {{"200": {{"content": {{"application/json; charset=utf-8": {{}}}}}}, "503": {problem}}}}}}},
+                "/p/{{id}}": {{"get": {{"operationId": "readP", "parameters": [{{"in": "path", "name": "id"}}], "responses": {{"200": {{}}, "400": {problem}, "401": {problem}, "404": {problem}, "422": {problem}, "503": {problem}}}}}}},
+                "/o": {{"post": {{"operationId": "placeOrder", "security": [{{"x": []}}], "requestBody": {{"content": {{"application/json; charset=utf-8": {{}}}}}}, "responses": {{"201": {{}}, "400": {problem}, "401": {problem}, "403": {problem}, "404": {problem}, "409": {problem}, "413": {problem}, "415": {problem}, "422": {problem}, "429": {problem}, "503": {problem}}}}}}}
+            }}, "components": {{"securitySchemes": {{"x": {{"type": "oauth2", "flows": {{"password": {{"tokenUrl": "/t"}}}}}}}}}}, "servers": []}}"#
+        );
+        let doc: Value = serde_json::from_str(&complete(&spec)).unwrap();
+        let statuses = |path: &str, method: &str| -> Vec<String> {
+            doc["paths"][path][method]["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        assert_eq!(statuses("/health", "get"), ["200"]);
+        assert_eq!(statuses("/p/{id}", "get"), ["200", "404", "422", "503"]);
+        assert_eq!(
+            statuses("/o", "post"),
+            [
+                "201", "400", "401", "403", "409", "413", "415", "422", "503"
+            ]
+        );
+        let ok = &doc["paths"]["/health"]["get"]["responses"]["200"]["content"];
+        assert!(ok.get("application/json").is_some(), "{ok}");
+        let body = &doc["paths"]["/o"]["post"]["requestBody"]["content"];
+        assert!(body.get("application/json").is_some(), "{body}");
+        assert_eq!(
+            doc["components"]["securitySchemes"]["x"]["flows"]["password"]["scopes"],
+            serde_json::json!({})
+        );
+        assert!(doc.get("servers").is_none());
     }
 }

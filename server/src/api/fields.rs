@@ -12,7 +12,19 @@ use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use serde_json::Value;
 
 /// No NUL: no supported database stores it in text.
-const NO_NUL: &str = "^[^\\u0000]*$";
+pub const NO_NUL: &str = "^[^\\u0000]*$";
+/// A price as [`Price::parse`](mercado_core::domain::Price::parse) reads it.
+const PRICE: &str = "^[0-9]{1,8}(\\.[0-9]{1,2})?$";
+
+/// What each pattern of the document means, in the words the domain uses for it.
+pub const PATTERN_MESSAGES: &[(&str, &str)] = &[
+    (NO_NUL, "must not contain NUL characters"),
+    (
+        PRICE,
+        "must be a decimal string from 0.00 to 99999999.99 with at most two fraction digits, \
+         e.g. \"19.99\"",
+    ),
+];
 
 macro_rules! string_field {
     ($(#[$doc:meta])* $name:ident { $($field:ident : $value:expr),* $(,)? }) => {
@@ -93,7 +105,7 @@ string_field!(
     /// A price: a decimal string with at most two fraction digits, 0.00 to 99999999.99.
     PriceField {
         format: Some("decimal"),
-        pattern: Some("^[0-9]{1,8}(\\.[0-9]{1,2})?$".into()),
+        pattern: Some(PRICE.into()),
         example: Some("19.99".into()),
     }
 );

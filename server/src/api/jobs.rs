@@ -41,7 +41,7 @@ enum Queued {
     Job(Json<JobOut>, #[oai(header = "Location")] String),
 }
 
-#[OpenApi(tag = "ApiTags::Products")]
+#[OpenApi(tag = "ApiTags::Jobs")]
 impl<S: Store> JobsApi<S> {
     /// Imports products from CSV in the background
     ///

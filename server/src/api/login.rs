@@ -57,6 +57,22 @@ struct TokenOut {
     expires_in: i64,
 }
 
+/// The answer to a login: never to be cached (RFC 6749 §5.1).
+#[derive(ApiResponse)]
+enum Issued {
+    /// A token for the caller.
+    #[oai(status = 200)]
+    Token(
+        Json<TokenOut>,
+        /// `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+        /// `no-cache`, for HTTP/1.0 caches.
+        #[oai(header = "Pragma")]
+        String,
+    ),
+}
+
 #[derive(ApiResponse)]
 enum LoggedOut {
     /// The token is revoked until it would have expired.
@@ -70,7 +86,7 @@ impl<S: Store> LoginApi<S> {
     /// password give the same 401; an inactive user gets 403; repeated failures for one
     /// email get 429 with `Retry-After`.
     #[oai(path = "/api/v1/login/token", method = "post", operation_id = "login")]
-    async fn login(&self, form: Form<LoginForm>) -> Result<Json<TokenOut>, Problem> {
+    async fn login(&self, form: Form<LoginForm>) -> Result<Issued, Problem> {
         let form = form.0;
         if form.grant_type.as_deref().is_some_and(|g| g != "password") {
             return Err(Problem::invalid(
@@ -84,11 +100,16 @@ impl<S: Store> LoginApi<S> {
             .log_in(&form.username, &form.password)
             .await?;
         let issued = self.0.tokens.issue(user.id, self.0.clock.now());
-        Ok(Json(TokenOut {
+        let token = TokenOut {
             access_token: issued.token,
             token_type: "bearer".into(),
             expires_in: issued.expires_in,
-        }))
+        };
+        Ok(Issued::Token(
+            Json(token),
+            "no-store".into(),
+            "no-cache".into(),
+        ))
     }
 
     /// Revokes the presented token; it then gets 401 everywhere.

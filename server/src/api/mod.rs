@@ -13,6 +13,7 @@ mod model;
 mod orders;
 mod products;
 mod users;
+pub mod validation;
 
 pub use jobs::{IMPORT_HEADER, is_import_header};
 
@@ -85,6 +86,8 @@ enum ApiTags {
     Products,
     /// Orders and stock.
     Orders,
+    /// Background work: product imports and their progress.
+    Jobs,
 }
 
 /// The whole API over one store, ready to serve.

@@ -71,7 +71,7 @@ impl<S: Store> ProductsApi<S> {
     async fn list_products(
         &self,
         /// A substring of the name (at most 200 characters, no NUL).
-        #[oai(validator(max_length = 200, pattern = r"^[^\x00]*$"))]
+        #[oai(validator(max_length = 200, pattern = r"^[^\u0000]*$"))]
         q: Query<Option<String>>,
         /// Page size, 1 to 100.
         #[oai(

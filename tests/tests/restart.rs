@@ -5,6 +5,7 @@
 #![cfg(any(feature = "postgres", feature = "mysql"))]
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mercado_tests::{Backend, TestApp, spawn_app};
@@ -36,6 +37,24 @@ impl Service {
             ),
         };
         assert!(stopped, "{self:?} stops");
+    }
+
+    /// Restarts the server at once (PostgreSQL's fast restart; MariaDB has none: stop,
+    /// then start).
+    fn restart(self) {
+        match self {
+            Self::Postgres => assert!(
+                Self::shell(
+                    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main restart -m fast"
+                ),
+                "PostgreSQL restarts"
+            ),
+            Self::MariaDb => {
+                self.stop();
+                self.start();
+            }
+        }
+        self.wait_until(true);
     }
 
     fn start(self) {
@@ -149,6 +168,103 @@ async fn survives_a_database_restart(backend: Backend, service: Service) {
         9
     );
     app.order(&token, &[(&id, 1)]).await.expect(201);
+}
+
+/// Buyers place orders and read the product while the database restarts under them:
+/// every answer is 201/200 or 503 with `Retry-After` (never a 500), and every order
+/// answered 201 is stored, with the stock to match.
+async fn a_restart_under_load_gives_no_500(backend: Backend, service: Service) {
+    const STOCK: i64 = 100_000;
+    let app = Arc::new(spawn_app(backend).await);
+    let admin = app.admin().await;
+    let product = app.product(&admin, "Busy", "1.00", STOCK).await;
+    let id = product["id"].as_str().unwrap().to_owned();
+    let mut buyers = Vec::new();
+    for _ in 0..6 {
+        let (token, _) = app.new_user().await;
+        buyers.push(token);
+    }
+    let _restore = Restore(service);
+    let stop_at = Instant::now() + Duration::from_secs(12);
+    let tasks: Vec<_> = buyers
+        .into_iter()
+        .map(|token| {
+            let (app, id) = (app.clone(), id.clone());
+            tokio::spawn(async move {
+                let (mut placed, mut unavailable) = (Vec::new(), 0_u32);
+                while Instant::now() < stop_at {
+                    let order = app.order(&token, &[(&id, 1)]).await;
+                    let read = app.get(&format!("/api/v1/products/{id}"), None).await;
+                    for reply in [&order, &read] {
+                        let status = reply.status.as_u16();
+                        assert!(
+                            matches!(status, 200 | 201 | 503),
+                            "only 200/201/503 while the database restarts: {status} {}",
+                            reply.body
+                        );
+                        if status == 503 {
+                            assert!(reply.header("retry-after").is_some(), "{}", reply.body);
+                            unavailable += 1;
+                        }
+                    }
+                    if order.status == 201 {
+                        placed.push((token.clone(), order.body["id"].as_str().unwrap().to_owned()));
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+                (placed, unavailable)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::task::spawn_blocking(move || service.restart())
+        .await
+        .unwrap();
+    let (mut placed, mut unavailable) = (Vec::new(), 0);
+    for task in tasks {
+        let (p, u) = task.await.expect("a buyer saw only 200/201/503");
+        placed.extend(p);
+        unavailable += u;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.get("/health/ready", None).await.status != 200 {
+        assert!(Instant::now() < deadline, "ready again within 30 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!(
+        "{service:?}: {} orders placed, {unavailable} answers 503",
+        placed.len()
+    );
+    assert!(!placed.is_empty());
+    for (token, order) in &placed {
+        app.get(&format!("/api/v1/orders/{order}"), Some(token))
+            .await
+            .expect(200);
+    }
+    let left = app
+        .get(&format!("/api/v1/products/{id}"), None)
+        .await
+        .expect(200)["stock"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        left + placed.len() as i64,
+        STOCK,
+        "stock taken = orders stored"
+    );
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_restarts_under_load_without_a_500() {
+    a_restart_under_load_gives_no_500(Backend::Postgres, Service::Postgres).await;
+}
+
+#[cfg(feature = "mysql")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mariadb_restarts_under_load_without_a_500() {
+    a_restart_under_load_gives_no_500(Backend::MySql, Service::MariaDb).await;
 }
 
 #[cfg(feature = "postgres")]

@@ -15,8 +15,13 @@ pub enum DbErrorKind {
     ForeignKeyViolation,
     /// A deadlock or serialization failure: the transaction may be retried.
     Retryable,
-    /// The database cannot be reached (connection refused, pool timed out, …).
+    /// The database cannot be reached (connection refused or lost, pool timed out, …).
+    /// Nothing was done, or a transaction was rolled back with its connection: the
+    /// work may be tried again on a fresh connection.
     Unavailable,
+    /// The connection was lost while a COMMIT was in flight: the transaction may or may
+    /// not have committed, so it is never tried again.
+    InDoubt,
     /// Anything else.
     Other,
 }
@@ -43,6 +48,16 @@ impl DbError {
         }
     }
 
+    /// The same error, met while committing: a lost connection leaves the outcome
+    /// unknown ([`DbErrorKind::InDoubt`]).
+    #[must_use]
+    pub fn at_commit(mut self) -> Self {
+        if self.kind == DbErrorKind::Unavailable {
+            self.kind = DbErrorKind::InDoubt;
+        }
+        self
+    }
+
     /// Maps to the store error the ports speak, naming violated constraints as the
     /// migrations do.
     pub(crate) fn into_store_error(self, dialect: Dialect) -> StoreError {
@@ -57,7 +72,9 @@ impl DbError {
                     .unwrap_or_else(|| "unknown".to_owned());
                 StoreError::Conflict { constraint }
             }
-            DbErrorKind::Unavailable => StoreError::Unavailable(self.message),
+            DbErrorKind::Unavailable | DbErrorKind::InDoubt => {
+                StoreError::Unavailable(self.message)
+            }
             DbErrorKind::Retryable | DbErrorKind::Other => StoreError::Other(self.message),
         }
     }
@@ -66,6 +83,18 @@ impl DbError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_lost_at_commit_is_in_doubt_and_still_unavailable() {
+        let lost = DbError::new(DbErrorKind::Unavailable, "connection reset").at_commit();
+        assert_eq!(lost.kind, DbErrorKind::InDoubt);
+        assert!(matches!(
+            lost.into_store_error(Dialect::Postgres),
+            StoreError::Unavailable(_)
+        ));
+        let refused = DbError::new(DbErrorKind::UniqueViolation, "dup").at_commit();
+        assert_eq!(refused.kind, DbErrorKind::UniqueViolation);
+    }
 
     #[test]
     fn violations_become_conflicts_named_by_constraint() {

@@ -79,16 +79,22 @@ impl<E: Executor> SqlStore<E> {
         e.into_store_error(self.st.dialect)
     }
 
+    /// A read outside a transaction; one lost connection (a database restart) is
+    /// retried on a fresh one, since reading twice changes nothing.
     async fn fetch(
         &self,
         sql: &str,
         params: &[Value],
         kinds: &[Kind],
     ) -> Result<Vec<Row>, StoreError> {
-        self.exec
-            .fetch(sql, params, kinds)
-            .await
-            .map_err(|e| self.err(e))
+        let rows = match self.exec.fetch(sql, params, kinds).await {
+            Err(e) if e.kind == DbErrorKind::Unavailable => {
+                tracing::debug!(error = %e, "read retried on a fresh connection");
+                self.exec.fetch(sql, params, kinds).await
+            }
+            other => other,
+        };
+        rows.map_err(|e| self.err(e))
     }
 
     async fn fetch_optional(
@@ -114,7 +120,9 @@ impl<E: Executor> SqlStore<E> {
     }
 
     /// Runs `attempt` (one whole transaction) again while the database reports a deadlock
-    /// or serialization failure, a bounded number of times.
+    /// or serialization failure, a bounded number of times; and once after a lost
+    /// connection before COMMIT (the server rolled the transaction back with it). A
+    /// connection lost during COMMIT ([`DbErrorKind::InDoubt`]) is never retried.
     async fn retrying<T, D, F, Fut>(&self, mut attempt: F) -> Result<T, D>
     where
         F: FnMut() -> Fut,
@@ -122,6 +130,7 @@ impl<E: Executor> SqlStore<E> {
         D: From<StoreError>,
     {
         let mut tries = 0;
+        let mut reconnected = false;
         loop {
             tries += 1;
             match attempt().await {
@@ -129,6 +138,10 @@ impl<E: Executor> SqlStore<E> {
                 Err(TxError::Domain(e)) => return Err(e),
                 Err(TxError::Db(e)) if e.kind == DbErrorKind::Retryable && tries < TX_ATTEMPTS => {
                     tracing::debug!(tries, error = %e, "transaction retried");
+                }
+                Err(TxError::Db(e)) if e.kind == DbErrorKind::Unavailable && !reconnected => {
+                    reconnected = true;
+                    tracing::debug!(error = %e, "transaction retried on a fresh connection");
                 }
                 Err(TxError::Db(e)) => return Err(self.err(e).into()),
             }

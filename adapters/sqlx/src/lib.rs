@@ -95,6 +95,10 @@ pub trait Backend: Database + Sized {
 
     /// Whether a database error code means a deadlock or serialization failure.
     fn is_retryable(code: &str) -> bool;
+
+    /// Whether a database error means the connection is gone or refused (the server
+    /// shutting down or terminating the session, too many connections): 503, retried once.
+    fn is_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool;
 }
 
 /// A sqlx pool pair: reads go to `read`, writes and transactions to `write`. They are
@@ -158,6 +162,7 @@ fn classify<DB: Backend>(err: sqlx::Error) -> DbError {
                 K::CheckViolation => DbErrorKind::CheckViolation,
                 K::ForeignKeyViolation => DbErrorKind::ForeignKeyViolation,
                 _ if db.code().is_some_and(|c| DB::is_retryable(&c)) => DbErrorKind::Retryable,
+                _ if DB::is_unavailable(db.as_ref()) => DbErrorKind::Unavailable,
                 _ => DbErrorKind::Other,
             };
             DbError {
@@ -334,6 +339,9 @@ where
     }
 
     async fn commit(self) -> Result<(), DbError> {
-        self.0.commit().await.map_err(classify::<DB>)
+        self.0
+            .commit()
+            .await
+            .map_err(|e| classify::<DB>(e).at_commit())
     }
 }

@@ -33,6 +33,19 @@ impl Backend for MySql {
         // sqlx reports the SQLSTATE; a deadlock (ER_LOCK_DEADLOCK) is 40001.
         code == "40001"
     }
+
+    fn is_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
+        error
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|e| is_unavailable_number(e.number()))
+            || error.code().is_some_and(|c| c.starts_with("08"))
+    }
+}
+
+/// ER_CON_COUNT_ERROR (too many connections), ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED,
+/// and the client's CR_SERVER_GONE_ERROR / CR_SERVER_LOST should a server relay them.
+fn is_unavailable_number(number: u16) -> bool {
+    matches!(number, 1040 | 1053 | 1927 | 2006 | 2013)
 }
 
 /// Opens a pool on a `mysql://` or `mariadb://` URL (sessions in UTC). Acquiring a
@@ -51,4 +64,19 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlExecutor, s
         .connect_with(options)
         .await?;
     Ok(SqlxExecutor::shared(pool))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_losses_are_unavailable() {
+        for n in [1040, 1053, 1927, 2006, 2013] {
+            assert!(is_unavailable_number(n), "{n}");
+        }
+        for n in [1062, 1213, 1205, 1146] {
+            assert!(!is_unavailable_number(n), "{n}");
+        }
+    }
 }

@@ -33,6 +33,17 @@ impl Backend for Postgres {
         // serialization_failure, deadlock_detected
         matches!(code, "40001" | "40P01")
     }
+
+    fn is_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
+        error.code().is_some_and(|c| is_unavailable_code(&c))
+    }
+}
+
+/// Class 08 (connection exception); admin_shutdown, crash_shutdown, cannot_connect_now
+/// (a restart: `terminating connection due to administrator command`);
+/// too_many_connections.
+fn is_unavailable_code(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 /// Opens a pool on a `postgres://` URL. Acquiring a connection gives up after a few
@@ -48,4 +59,21 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgExecutor, sqlx
         .connect_with(options)
         .await?;
     Ok(SqlxExecutor::shared(pool))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_losses_are_unavailable() {
+        for code in [
+            "08000", "08003", "08006", "08P01", "57P01", "57P02", "57P03", "53300",
+        ] {
+            assert!(is_unavailable_code(code), "{code}");
+        }
+        for code in ["40001", "23505", "57014", "42P01"] {
+            assert!(!is_unavailable_code(code), "{code}");
+        }
+    }
 }

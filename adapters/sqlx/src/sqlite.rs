@@ -83,6 +83,11 @@ impl Backend for Sqlite {
         // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes.
         code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
     }
+
+    fn is_unavailable(_: &dyn sqlx::error::DatabaseError) -> bool {
+        // An embedded file has no connection to lose.
+        false
+    }
 }
 
 fn decode_error(index: usize, err: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {

@@ -32,8 +32,24 @@ pub(crate) fn server_error(code: u32, message: &str) -> DbError {
         // Deadlock victim; snapshot isolation update conflict.
         1205 | 3960 => DbErrorKind::Retryable,
         // Lock wait over the session's LOCK_TIMEOUT; database not accessible or shutting
-        // down; Azure SQL's "database unavailable", "service busy" and "resource limit".
-        1222 | 4060 | 6005 | 40197 | 40501 | 40613 | 10928 | 10929 => DbErrorKind::Unavailable,
+        // down; Azure SQL's "database unavailable", "service busy" and "resource limit";
+        // transport-level losses the server reports (no process at the other end, the
+        // connection reset, aborted or timed out, the network name gone); Azure's
+        // "resource busy" family.
+        1222
+        | 4060
+        | 6005
+        | 40197
+        | 40501
+        | 40613
+        | 10928
+        | 10929
+        | 233
+        | 10053
+        | 10054
+        | 10060
+        | 64
+        | 49918..=49920 => DbErrorKind::Unavailable,
         _ => DbErrorKind::Other,
     };
     DbError::new(kind, message)

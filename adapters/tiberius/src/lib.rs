@@ -225,7 +225,7 @@ impl Transaction for MsTransaction {
     async fn commit(mut self) -> Result<(), DbError> {
         let mut conn = self.conn.take().expect("commit runs once");
         // On failure the connection is dropped still marked "in transaction": closed.
-        conn.commit().await
+        conn.commit().await.map_err(DbError::at_commit)
     }
 }
 

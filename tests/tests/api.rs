@@ -1761,6 +1761,23 @@ async fn every_invalid_input_is_named_in_plain_words(backend: Backend) {
         faults(&form),
         [("password".to_owned(), "is required".to_owned())]
     );
+    let empty = app
+        .send_raw(
+            Method::POST,
+            "/api/v1/login/token",
+            None,
+            "application/x-www-form-urlencoded",
+            "",
+        )
+        .await
+        .problem(422);
+    assert_eq!(
+        faults(&empty),
+        [
+            ("password".to_owned(), "is required".to_owned()),
+            ("username".to_owned(), "is required".to_owned())
+        ]
+    );
     // A body that is required but absent (no content type, nothing sent).
     let absent = app
         .send(Method::POST, "/api/v1/users", None, None)

@@ -193,6 +193,8 @@ impl Operations {
             }
             (Some(Body::Form(bytes)), _, Some(schema)) => self.form(schema, bytes, &mut faults),
             (None, Some(_), None) if op.body_required => faults.push(&[], "is required"),
+            // An empty form still names each required field.
+            (None, None, Some(schema)) => self.form(schema, b"", &mut faults),
             _ => {}
         }
         faults.0
@@ -519,8 +521,11 @@ impl Faults {
                 }
             }
         }
-        if field.is_empty() {
+        if path.is_empty() {
             field.push_str("body");
+        } else if field.is_empty() {
+            // A key that is the empty string, shown as JSON writes it.
+            field.push_str("\"\"");
         }
         self.0.push(FieldError {
             field,
@@ -728,6 +733,11 @@ mod tests {
             pairs(&[("body", "is required")])
         );
         assert!(check(Method::POST, "/things", None, Some(Body::Other)).is_empty());
+        let body = json!({"tags": [], "": null});
+        assert_eq!(
+            check(Method::POST, "/things", None, Some(Body::Json(&body))),
+            pairs(&[("\"\"", "is not a known field")])
+        );
     }
 
     #[test]

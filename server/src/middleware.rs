@@ -121,9 +121,7 @@ impl<E> EdgeEndpoint<E> {
                 .trim()
                 .to_ascii_lowercase()
         });
-        let is_json = mime
-            .as_deref()
-            .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
+        let is_json = mime.as_deref().is_some_and(validation::is_json_media);
         let is_form = mime.as_deref() == Some("application/x-www-form-urlencoded");
         let mut bytes = None;
         if is_json || is_form {

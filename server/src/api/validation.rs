@@ -488,7 +488,7 @@ impl Operation {
         Self {
             secured: op["security"].as_array().is_some_and(|s| !s.is_empty()),
             parameters,
-            json_body: body(|m| m == "application/json" || m.ends_with("+json")),
+            json_body: body(is_json_media),
             form_body: body(|m| m == "application/x-www-form-urlencoded"),
             body_required: op["requestBody"]["required"].as_bool().unwrap_or(false),
         }
@@ -532,6 +532,11 @@ impl Faults {
             message: message.into(),
         });
     }
+}
+
+/// Whether a bare media type (no parameters, lower case) is JSON.
+pub fn is_json_media(media: &str) -> bool {
+    media == "application/json" || media.ends_with("+json")
 }
 
 fn properties(schema: &Value) -> impl Iterator<Item = (&String, &Value)> {

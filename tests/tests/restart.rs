@@ -1,7 +1,9 @@
 //! The database server stops and comes back: readiness and every request that needs the
 //! database answer 503 within seconds (never a hang, never a 500), and the server recovers
 //! by itself, with no committed order lost. This is its own test binary because cargo
-//! runs test binaries one at a time, so no other test sees the servers down.
+//! runs test binaries one at a time, so no other test sees the servers down; within it,
+//! each test holds its server's lock from setup to recovery, because cargo runs the tests
+//! of one binary side by side.
 #![cfg(any(feature = "postgres", feature = "mysql"))]
 
 use std::process::Command;
@@ -20,6 +22,17 @@ enum Service {
 }
 
 impl Service {
+    /// Held for a whole test: no other test of this binary stops or uses the same server
+    /// meanwhile.
+    async fn lock(self) -> tokio::sync::MutexGuard<'static, ()> {
+        static POSTGRES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        static MARIADB: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        match self {
+            Self::Postgres => POSTGRES.lock().await,
+            Self::MariaDb => MARIADB.lock().await,
+        }
+    }
+
     fn shell(script: &str) -> bool {
         Command::new("sh")
             .args(["-c", script])
@@ -115,6 +128,7 @@ async fn answers_within(
 }
 
 async fn survives_a_database_restart(backend: Backend, service: Service) {
+    let _only_test = service.lock().await;
     let app = spawn_app(backend).await;
     let admin = app.admin().await;
     let (token, _) = app.new_user().await;
@@ -175,6 +189,7 @@ async fn survives_a_database_restart(backend: Backend, service: Service) {
 /// answered 201 is stored, with the stock to match.
 async fn a_restart_under_load_gives_no_500(backend: Backend, service: Service) {
     const STOCK: i64 = 100_000;
+    let _only_test = service.lock().await;
     let app = Arc::new(spawn_app(backend).await);
     let admin = app.admin().await;
     let product = app.product(&admin, "Busy", "1.00", STOCK).await;

@@ -94,7 +94,7 @@ async fn run(command: Command) -> Result<(), String> {
             store.migrate().await.map_err(|e| e.to_string())?;
             let broker = startup::broker(&settings).map_err(|e| e.to_string())?;
             let worker = store
-                .spawn_worker(&settings, broker.as_ref())
+                .spawn_worker(&settings, broker.as_ref(), startup::liveness(&settings))
                 .map_err(|e| e.to_string())?;
             worker.run_until(shutdown_signal()).await;
             store.close().await;

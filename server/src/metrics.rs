@@ -1,10 +1,13 @@
 //! Metrics for Prometheus (`GET /metrics`, OpenMetrics text): requests by operation and
 //! status with their latency, observed by the edge middleware; and gauges read when
-//! scraped: the store's connections and backlogs, password hashes running.
+//! scraped: the store's connections and backlogs, password hashes running, and how the
+//! worker this process runs is doing.
 
 use std::time::Duration;
 
 use mercado_core::ports::Gauges;
+
+use crate::worker::{Health, Liveness};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -48,6 +51,9 @@ pub struct Metrics {
     outbox_backlog: Gauge,
     jobs_waiting: Gauge,
     hashes_in_flight: Gauge,
+    worker_up: Gauge,
+    worker_silence: Gauge<f64, std::sync::atomic::AtomicU64>,
+    worker_restarts: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -103,6 +109,30 @@ impl Default for Metrics {
                 "password_hashes_in_flight",
                 "Password hashes and verifications running now",
             ),
+            worker_up: gauge(
+                &mut registry,
+                "worker_up",
+                "1 while this process's worker runs and each of its loops beat within a lease; \
+                 0 when it is stuck or stopped, or this process runs no worker",
+            ),
+            worker_silence: {
+                let gauge = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+                registry.register(
+                    "worker_silence_seconds",
+                    "Time since the worker loop heard from longest ago last beat",
+                    gauge.clone(),
+                );
+                gauge
+            },
+            worker_restarts: {
+                let counter = Counter::default();
+                registry.register(
+                    "worker_restarts",
+                    "Worker loop rounds started again after a panic",
+                    counter.clone(),
+                );
+                counter
+            },
             registry,
             requests,
             latency,
@@ -123,8 +153,14 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// The text to serve, with the gauges as given (`None`: the store did not answer).
-    pub fn render(&self, store: Option<Gauges>, hashes_in_flight: usize) -> String {
+    /// The text to serve, with the gauges as given (`None`: the store did not answer; no
+    /// worker in this process).
+    pub fn render(
+        &self,
+        store: Option<Gauges>,
+        hashes_in_flight: usize,
+        worker: Option<&Liveness>,
+    ) -> String {
         let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         self.store_up.set(i64::from(store.is_some()));
         if let Some(store) = store {
@@ -141,6 +177,14 @@ impl Metrics {
         }
         self.hashes_in_flight
             .set(gauge(hashes_in_flight.try_into().unwrap_or(u64::MAX)));
+        if let Some(worker) = worker {
+            self.worker_up
+                .set(i64::from(worker.health() == Health::Running));
+            self.worker_silence.set(worker.silence().as_secs_f64());
+            let restarts = worker.restarts();
+            self.worker_restarts
+                .inc_by(restarts.saturating_sub(self.worker_restarts.get()));
+        }
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
@@ -164,7 +208,8 @@ mod tests {
             connections_in_use: 1,
             connections_idle: 3,
         };
-        let text = metrics.render(Some(store), 1);
+        let worker = Liveness::new(Duration::from_secs(60));
+        let text = metrics.render(Some(store), 1, Some(&worker));
         for line in [
             "mercado_http_requests_total{operation=\"get_product\",status=\"200\"} 2",
             "mercado_http_requests_total{operation=\"none\",status=\"404\"} 1",
@@ -175,10 +220,12 @@ mod tests {
             "mercado_outbox_backlog 7",
             "mercado_jobs_waiting 2",
             "mercado_password_hashes_in_flight 1",
+            "mercado_worker_up 1",
+            "mercado_worker_restarts_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
-        assert!(metrics.render(None, 0).contains("mercado_db_up 0"));
+        assert!(metrics.render(None, 0, None).contains("mercado_db_up 0"));
     }
 }

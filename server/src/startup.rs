@@ -29,7 +29,7 @@ use crate::metrics::Metrics;
 use crate::middleware::Edge;
 use crate::problem::Problem;
 use crate::settings::Settings;
-use crate::worker::{self, Transport, WorkerHandle};
+use crate::worker::{self, Liveness, Transport, WorkerHandle};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +183,7 @@ impl AnyStore {
         &self,
         settings: &Settings,
         broker: Option<&mercado_amqp::Broker>,
+        liveness: Arc<Liveness>,
     ) -> Result<WorkerHandle, StartupError> {
         let mailer = mailer(settings)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -197,7 +198,9 @@ impl AnyStore {
             },
             None => Transport::Outbox,
         };
-        Ok(with_store!(self.clone(), s => WorkerHandle::spawn(s, transport, mailer, clock, timing)))
+        Ok(
+            with_store!(self.clone(), s => WorkerHandle::spawn(s, transport, mailer, clock, timing, liveness)),
+        )
     }
 
     /// Closes the pools.
@@ -371,13 +374,12 @@ impl App {
         let store = AnyStore::open(&settings).await?;
         store.migrate().await?;
         let broker = broker(&settings)?;
-        let endpoint =
-            with_store!(store.clone(), s => assemble(s, &settings, broker.as_ref()).await?);
+        let liveness = settings.run_worker.then(|| liveness(&settings));
+        let endpoint = with_store!(store.clone(), s => assemble(s, &settings, broker.as_ref(), liveness.clone()).await?);
         let acceptor = TcpListener::bind(settings.bind).into_acceptor().await?;
-        let worker = if settings.run_worker {
-            Some(store.spawn_worker(&settings, broker.as_ref())?)
-        } else {
-            None
+        let worker = match liveness {
+            Some(liveness) => Some(store.spawn_worker(&settings, broker.as_ref(), liveness)?),
+            None => None,
         };
         let local_addr = acceptor
             .local_addr()
@@ -424,13 +426,22 @@ impl App {
     }
 }
 
-/// Builds the services and routes over one concrete store.
+/// A worker's liveness: a loop is stuck when silent for longer than a lease, since its
+/// claims lapse then.
+pub fn liveness(settings: &Settings) -> Arc<Liveness> {
+    let lease = u64::try_from(settings.worker_lease_seconds).unwrap_or(u64::MAX);
+    Liveness::new(std::time::Duration::from_secs(lease))
+}
+
+/// Builds the services and routes over one concrete store; readiness and metrics report
+/// the worker's `liveness` when this process runs one.
 async fn assemble<S: Store>(
     store: S,
     settings: &Settings,
     broker: Option<&mercado_amqp::Broker>,
+    liveness: Option<Arc<Liveness>>,
 ) -> Result<BoxEndpoint<'static, Response>, StartupError> {
-    let state = state(store, settings, broker)?;
+    let state = state(store, settings, broker, liveness)?;
     if let Some((email, password)) = &settings.first_superuser {
         let email = Email::parse(email)
             .map_err(|e| StartupError::Config(format!("MERCADO_FIRST_SUPERUSER_EMAIL {e}")))?;
@@ -448,7 +459,8 @@ async fn assemble<S: Store>(
     Ok(routes(state, settings.max_body_bytes, metrics))
 }
 
-/// The handlers' state over one store; readiness also checks `broker` when given.
+/// The handlers' state over one store; readiness also checks `broker` and reports
+/// `worker` when given.
 ///
 /// # Errors
 /// [`StartupError::Config`] for unusable password settings.
@@ -456,6 +468,7 @@ pub fn state<S: Store>(
     store: S,
     settings: &Settings,
     broker: Option<&mercado_amqp::Broker>,
+    worker: Option<Arc<Liveness>>,
 ) -> Result<Arc<State<S>>, StartupError> {
     let hasher = PasswordHasher::new(settings.password_rounds, settings.hash_concurrency)
         .map_err(|e| StartupError::Config(format!("MERCADO_PASSWORD_ROUNDS {e}")))?;
@@ -490,6 +503,7 @@ pub fn state<S: Store>(
                 Box::pin(async move { broker.check().await })
             })
         }),
+        worker,
     }))
 }
 
@@ -501,6 +515,7 @@ fn routes<S: Store>(
     let tokens = state.tokens.clone();
     let edge_tokens = tokens.clone();
     let queries = state.queries.clone();
+    let worker = state.worker.clone();
     let api = api::service(state);
     let generated = api.spec();
     let document = document::complete(&generated);
@@ -518,7 +533,7 @@ fn routes<S: Store>(
         route = route.at(
             "/metrics",
             get(poem::endpoint::make(move |_| {
-                let (metrics, queries) = (metrics.clone(), queries.clone());
+                let (metrics, queries, worker) = (metrics.clone(), queries.clone(), worker.clone());
                 async move {
                     let store = queries
                         .gauges()
@@ -527,7 +542,7 @@ fn routes<S: Store>(
                         .ok();
                     Response::builder()
                         .content_type(crate::metrics::CONTENT_TYPE)
-                        .body(metrics.render(store, queries.hashes_in_flight()))
+                        .body(metrics.render(store, queries.hashes_in_flight(), worker.as_deref()))
                 }
             })),
         );
@@ -566,7 +581,7 @@ pub async fn openapi_json() -> Result<String, StartupError> {
     settings.jwt_secret = Some(SecretString::from("unused: the document needs no tokens"));
     let store = AnyStore::open(&settings).await?;
     let spec = with_store!(store, s => {
-        let state = state(s.clone(), &settings, None)?;
+        let state = state(s.clone(), &settings, None, None)?;
         let spec = document::complete(&api::service(state).spec());
         s.executor().close().await;
         spec
@@ -585,7 +600,7 @@ pub async fn create_superuser(
     password: Password,
 ) -> Result<bool, StartupError> {
     Ok(
-        with_store!(store, s => state(s.clone(), settings, None)?.commands.ensure_superuser(email, password).await?),
+        with_store!(store, s => state(s.clone(), settings, None, None)?.commands.ensure_superuser(email, password).await?),
     )
 }
 

@@ -6,9 +6,12 @@
 //! (broker); one asked to stop finishes the event in hand and releases the rest.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration as StdDuration, Instant};
 
+use futures_util::FutureExt as _;
 use mercado_core::Clock;
 use mercado_core::delivery::{
     Delivery, EventSink, EventSource, OutboxSource, Settle, TransportError,
@@ -41,6 +44,128 @@ const MAX_BACKOFF: Duration = Duration::hours(1);
 const CONCURRENCY: usize = 8;
 /// The longest pause after a transport failure before trying it again.
 const MAX_TRANSPORT_PAUSE: StdDuration = StdDuration::from_secs(5);
+
+/// A worker's loop: each shows it is alive by beating at least once a lease.
+#[derive(Debug, Clone, Copy)]
+pub enum Loop {
+    /// Taking events and mailing.
+    Events = 0,
+    /// Moving the outbox into the broker.
+    Relay = 1,
+    /// Running imports.
+    Imports = 2,
+}
+
+/// How a worker is doing, as readiness and metrics tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Every loop beat within the last lease.
+    Running,
+    /// A loop has not beaten for longer than a lease: it hangs on something.
+    Stuck,
+    /// The worker has ended.
+    Stopped,
+}
+
+impl Health {
+    /// The word readiness reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "ok",
+            Self::Stuck => "stuck",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// Signs of life of one worker's loops, shared with readiness and metrics.
+#[derive(Debug)]
+pub struct Liveness {
+    epoch: Instant,
+    /// Per [`Loop`]: milliseconds after `epoch` of its last beat, plus one (0: never).
+    beats: [AtomicU64; 3],
+    restarts: AtomicU64,
+    running: AtomicBool,
+    stuck_after: StdDuration,
+}
+
+impl Liveness {
+    /// Liveness of a worker about to start (running until its [`WorkerHandle`] ends); a
+    /// loop is stuck after `stuck_after` without a beat.
+    pub fn new(stuck_after: StdDuration) -> Arc<Self> {
+        Arc::new(Self {
+            epoch: Instant::now(),
+            beats: Default::default(),
+            restarts: AtomicU64::new(0),
+            running: AtomicBool::new(true),
+            stuck_after,
+        })
+    }
+
+    fn millis(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// `which` is alive.
+    pub fn beat(&self, which: Loop) {
+        self.beats[which as usize].store(self.millis() + 1, Ordering::Relaxed);
+    }
+
+    /// The longest time since a running loop's last beat.
+    pub fn silence(&self) -> StdDuration {
+        let now = self.millis() + 1;
+        let oldest = self
+            .beats
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .filter(|&b| b > 0)
+            .map(|b| now.saturating_sub(b))
+            .max()
+            .unwrap_or(0);
+        StdDuration::from_millis(oldest)
+    }
+
+    /// How the worker is doing.
+    pub fn health(&self) -> Health {
+        if !self.running.load(Ordering::Relaxed) {
+            Health::Stopped
+        } else if self.silence() > self.stuck_after {
+            Health::Stuck
+        } else {
+            Health::Running
+        }
+    }
+
+    /// Loop rounds started again after a panic, since the process started.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+}
+
+/// What a caught panic said.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
+}
+
+/// Runs one round of a loop; a panic in it is logged and counted, and the loop goes on
+/// after a pause (so a panic that recurs is not a busy loop).
+async fn round(liveness: &Liveness, which: Loop, work: impl Future<Output = ()>) {
+    liveness.beat(which);
+    if let Err(panic) = AssertUnwindSafe(work).catch_unwind().await {
+        liveness.restarts.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            worker_loop = ?which,
+            panic = panic_message(panic.as_ref()),
+            "worker loop panicked; it starts again in a second"
+        );
+        tokio::time::sleep(StdDuration::from_secs(1)).await;
+    }
+    liveness.beat(which);
+}
 
 /// When a failed event may be tried again: 2 s, 4 s, 8 s, … up to an hour.
 fn backoff(attempts: u32) -> Duration {
@@ -122,49 +247,87 @@ pub async fn consume<E: EventSource, S: Store, M: Mailer>(
     notifier: Notifier<S, M>,
     clock: Arc<dyn Clock>,
     timing: Timing,
+    liveness: Arc<Liveness>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut failures = Failures(0);
     while !*stop.borrow() {
-        let what = "cannot receive events; trying again";
-        let Some(batch) = failures
-            .receive(&mut source, timing.poll, &mut stop, what)
-            .await
-        else {
-            continue;
-        };
-        failures.reset();
-        let mut pending = batch.into_iter();
-        while !*stop.borrow() {
-            let (notifier, clock) = (&notifier, &clock);
-            let handling = pending
-                .by_ref()
-                .take(CONCURRENCY)
-                .map(|delivery| async move {
-                    let how =
-                        handle(notifier, &delivery.event, delivery.attempts, clock.now()).await;
-                    (delivery, how)
-                });
-            let settled = futures_util::future::join_all(handling).await;
-            if settled.is_empty() {
-                break;
-            }
-            settle(&mut source, settled).await;
-        }
-        // Stopping mid-batch: what is left goes back at once for another worker.
-        let released = pending.map(|d| (d, Settle::Release)).collect();
-        settle(&mut source, released).await;
+        let batch = consume_batch(
+            &mut source,
+            &notifier,
+            &clock,
+            timing,
+            &liveness,
+            &mut stop,
+            &mut failures,
+        );
+        round(&liveness, Loop::Events, batch).await;
     }
 }
 
-/// Hands one event to the notifier; what becomes of it.
+/// Takes one batch from `source` and settles it, or releases what is left of it when
+/// asked to stop.
+async fn consume_batch<E: EventSource, S: Store, M: Mailer>(
+    source: &mut E,
+    notifier: &Notifier<S, M>,
+    clock: &Arc<dyn Clock>,
+    timing: Timing,
+    liveness: &Liveness,
+    stop: &mut watch::Receiver<bool>,
+    failures: &mut Failures,
+) {
+    let what = "cannot receive events; trying again";
+    let Some(batch) = failures.receive(source, timing.poll, stop, what).await else {
+        return;
+    };
+    failures.reset();
+    let mut pending = batch.into_iter();
+    while !*stop.borrow() {
+        let handling = pending
+            .by_ref()
+            .take(CONCURRENCY)
+            .map(|delivery| async move {
+                let how = handle(notifier, &delivery.event, delivery.attempts, clock.now()).await;
+                (delivery, how)
+            });
+        let settled = futures_util::future::join_all(handling).await;
+        if settled.is_empty() {
+            break;
+        }
+        settle(source, settled).await;
+        liveness.beat(Loop::Events);
+    }
+    // Stopping mid-batch: what is left goes back at once for another worker.
+    let released = pending.map(|d| (d, Settle::Release)).collect();
+    settle(source, released).await;
+}
+
+/// Hands one event to the notifier; what becomes of it. A panic while handling it parks
+/// it like a permanent failure: a poison event never stops delivery of the others.
 async fn handle<S: Store, M: Mailer>(
     notifier: &Notifier<S, M>,
     event: &Event,
     attempts: u32,
     now: OffsetDateTime,
 ) -> Settle {
-    match notifier.handle(event).await {
+    if attempts > MAX_ATTEMPTS {
+        // Settled as parked before, but handed out again (a lost outcome): stop here.
+        let error = format!("given up after {MAX_ATTEMPTS} attempts");
+        tracing::error!(event = %event.id, attempts, %error, "event parked");
+        return Settle::Park { error };
+    }
+    let outcome = match AssertUnwindSafe(notifier.handle(event))
+        .catch_unwind()
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let error = format!("handling it panicked: {}", panic_message(panic.as_ref()));
+            tracing::error!(event = %event.id, attempts, %error, "event parked");
+            return Settle::Park { error };
+        }
+    };
+    match outcome {
         Ok(sent) => {
             tracing::debug!(event = %event.id, kind = event.payload.kind(), sent, "event delivered");
             Settle::Done
@@ -202,46 +365,64 @@ pub async fn relay<E: EventSource, K: EventSink>(
     mut sink: K,
     clock: Arc<dyn Clock>,
     timing: Timing,
+    liveness: Arc<Liveness>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut failures = Failures(0);
     while !*stop.borrow() {
-        let what = "cannot claim events to relay; trying again";
-        let Some(batch) = failures
-            .receive(&mut outbox, timing.poll, &mut stop, what)
-            .await
-        else {
-            continue;
-        };
-        if batch.is_empty() {
-            continue;
-        }
-        let events: Vec<_> = batch.iter().map(|d| d.event.clone()).collect();
-        let published = sink.publish(&events).await;
-        let mut refused = None;
-        let settled = batch
-            .into_iter()
-            .zip(published)
-            .map(|(delivery, result)| match result {
-                Ok(()) => (delivery, Settle::Done),
-                Err(error) => {
-                    // Back in a moment; the pause below keeps the moment from being busy.
-                    let how = Settle::Retry {
-                        at: clock.now(),
-                        error: error.to_string(),
-                    };
-                    refused = Some(error);
-                    (delivery, how)
-                }
-            })
-            .collect();
-        settle(&mut outbox, settled).await;
-        if let Some(error) = refused {
-            let what = "events not relayed; they wait in the outbox";
-            failures.pause(&mut stop, &error, what).await;
-        } else {
-            failures.reset();
-        }
+        let batch = relay_batch(
+            &mut outbox,
+            &mut sink,
+            &clock,
+            timing,
+            &mut stop,
+            &mut failures,
+        );
+        round(&liveness, Loop::Relay, batch).await;
+    }
+}
+
+/// Moves one batch from the outbox into `sink`.
+async fn relay_batch<E: EventSource, K: EventSink>(
+    outbox: &mut E,
+    sink: &mut K,
+    clock: &Arc<dyn Clock>,
+    timing: Timing,
+    stop: &mut watch::Receiver<bool>,
+    failures: &mut Failures,
+) {
+    let what = "cannot claim events to relay; trying again";
+    let Some(batch) = failures.receive(outbox, timing.poll, stop, what).await else {
+        return;
+    };
+    if batch.is_empty() {
+        return;
+    }
+    let events: Vec<_> = batch.iter().map(|d| d.event.clone()).collect();
+    let published = sink.publish(&events).await;
+    let mut refused = None;
+    let settled = batch
+        .into_iter()
+        .zip(published)
+        .map(|(delivery, result)| match result {
+            Ok(()) => (delivery, Settle::Done),
+            Err(error) => {
+                // Back in a moment; the pause below keeps the moment from being busy.
+                let how = Settle::Retry {
+                    at: clock.now(),
+                    error: error.to_string(),
+                };
+                refused = Some(error);
+                (delivery, how)
+            }
+        })
+        .collect();
+    settle(outbox, settled).await;
+    if let Some(error) = refused {
+        let what = "events not relayed; they wait in the outbox";
+        failures.pause(stop, &error, what).await;
+    } else {
+        failures.reset();
     }
 }
 
@@ -267,13 +448,15 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
-    /// Starts a worker on `store`: imports, and events through `transport`.
+    /// Starts a worker on `store`: imports, and events through `transport`; its loops
+    /// report to `liveness`.
     pub fn spawn<S, M, K, E>(
         store: S,
         transport: Transport<K, E>,
         mailer: M,
         clock: Arc<dyn Clock>,
         timing: Timing,
+        liveness: Arc<Liveness>,
     ) -> Self
     where
         S: Store,
@@ -286,6 +469,7 @@ impl WorkerHandle {
             store.clone(),
             clock.clone(),
             timing,
+            liveness.clone(),
             stopped.clone(),
         ))];
         let outbox = OutboxSource::new(store.clone(), clock.clone(), timing.lease);
@@ -295,19 +479,41 @@ impl WorkerHandle {
                 publisher,
                 consumer,
             } => {
-                let relayed = relay(outbox, publisher, clock.clone(), timing, stopped.clone());
+                let relayed = relay(
+                    outbox,
+                    publisher,
+                    clock.clone(),
+                    timing,
+                    liveness.clone(),
+                    stopped.clone(),
+                );
                 tasks.push(tokio::spawn(relayed));
                 tasks.push(tokio::spawn(consume(
-                    consumer, notifier, clock, timing, stopped,
+                    consumer,
+                    notifier,
+                    clock,
+                    timing,
+                    liveness.clone(),
+                    stopped,
                 )));
             }
             Transport::Outbox => tasks.push(tokio::spawn(consume(
-                outbox, notifier, clock, timing, stopped,
+                outbox,
+                notifier,
+                clock,
+                timing,
+                liveness.clone(),
+                stopped,
             ))),
         }
         tracing::info!("worker started");
         let task = tokio::spawn(async move {
-            futures_util::future::join_all(tasks).await;
+            for ended in futures_util::future::join_all(tasks).await {
+                if let Err(error) = ended {
+                    tracing::error!(%error, "a worker loop ended unexpectedly");
+                }
+            }
+            liveness.running.store(false, Ordering::Relaxed);
             tracing::info!("worker stopped");
         });
         Self { stop, task }
@@ -344,51 +550,81 @@ pub async fn run_imports<S: Store>(
     store: S,
     clock: Arc<dyn Clock>,
     timing: Timing,
+    liveness: Arc<Liveness>,
     mut stop: watch::Receiver<bool>,
 ) {
     let claimer = Uuid::now_v7();
     while !*stop.borrow() {
-        let now = clock.now();
-        let claim = Claim {
-            claimer,
-            limit: 1,
-            now,
-            until: now + timing.lease,
-        };
-        match store.claim_job(&claim).await {
-            Ok(Some(claimed)) => {
-                let id = claimed.job.id;
-                let outcome = if claimed.attempts > MAX_JOB_ATTEMPTS {
-                    Err(ImportStop::Malformed(format!(
-                        "given up after {MAX_JOB_ATTEMPTS} attempts"
-                    )))
-                } else {
-                    import(&store, &clock, timing.lease, claimer, &claimed.job, &stop).await
+        let next = next_import(&store, &clock, timing, &liveness, claimer, &mut stop);
+        round(&liveness, Loop::Imports, next).await;
+    }
+}
+
+/// Claims one job and runs it, or waits a poll interval when there is none.
+async fn next_import<S: Store>(
+    store: &S,
+    clock: &Arc<dyn Clock>,
+    timing: Timing,
+    liveness: &Liveness,
+    claimer: Uuid,
+    stop: &mut watch::Receiver<bool>,
+) {
+    let now = clock.now();
+    let claim = Claim {
+        claimer,
+        limit: 1,
+        now,
+        until: now + timing.lease,
+    };
+    match store.claim_job(&claim).await {
+        Ok(Some(claimed)) => {
+            let id = claimed.job.id;
+            let outcome = if claimed.attempts > MAX_JOB_ATTEMPTS {
+                Err(ImportStop::Malformed(format!(
+                    "given up after {MAX_JOB_ATTEMPTS} attempts"
+                )))
+            } else {
+                let held = Held {
+                    store,
+                    clock,
+                    lease: timing.lease,
+                    claimer,
+                    liveness,
                 };
-                let (status, error) = match outcome {
-                    Ok(()) => (JobStatus::Succeeded, None),
-                    Err(ImportStop::Malformed(message)) => (JobStatus::Failed, Some(message)),
-                    Err(ImportStop::Interrupted(why)) => {
-                        tracing::warn!(job = %id, %why, "import interrupted; its lease decides");
-                        continue;
-                    }
-                };
-                let finished = store
-                    .finish_job(id, claimer, status, error.as_deref(), clock.now())
-                    .await;
-                if !matches!(finished, Ok(true)) {
-                    tracing::warn!(job = %id, ?finished, "job end not recorded; its lease decides");
+                import(&held, &claimed.job, stop).await
+            };
+            let (status, error) = match outcome {
+                Ok(()) => (JobStatus::Succeeded, None),
+                Err(ImportStop::Malformed(message)) => (JobStatus::Failed, Some(message)),
+                Err(ImportStop::Interrupted(why)) => {
+                    tracing::warn!(job = %id, %why, "import interrupted; its lease decides");
+                    return;
                 }
-            }
-            Ok(None) => {
-                let _ = tokio::time::timeout(timing.poll, stop.changed()).await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot claim jobs; trying again");
-                let _ = tokio::time::timeout(timing.poll, stop.changed()).await;
+            };
+            let finished = store
+                .finish_job(id, claimer, status, error.as_deref(), clock.now())
+                .await;
+            if !matches!(finished, Ok(true)) {
+                tracing::warn!(job = %id, ?finished, "job end not recorded; its lease decides");
             }
         }
+        Ok(None) => {
+            let _ = tokio::time::timeout(timing.poll, stop.changed()).await;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot claim jobs; trying again");
+            let _ = tokio::time::timeout(timing.poll, stop.changed()).await;
+        }
     }
+}
+
+/// What an import needs while it holds its job.
+struct Held<'a, S> {
+    store: &'a S,
+    clock: &'a Arc<dyn Clock>,
+    lease: Duration,
+    claimer: Uuid,
+    liveness: &'a Liveness,
 }
 
 /// The upload as bytes, piece by piece from the store.
@@ -459,14 +695,12 @@ async fn count_rows<S: Store>(store: &S, job: JobId) -> Result<u64, ImportStop> 
 /// Counts the rows (unless a previous worker did), then imports them from where the job
 /// stood, a batch per transaction.
 async fn import<S: Store>(
-    store: &S,
-    clock: &Arc<dyn Clock>,
-    lease: Duration,
-    claimer: Uuid,
+    held: &Held<'_, S>,
     job: &mercado_core::domain::Job,
     stop: &watch::Receiver<bool>,
 ) -> Result<(), ImportStop> {
     use futures_util::StreamExt;
+    let (store, clock) = (held.store, held.clock);
     // A resumed job was counted by the worker before.
     let total = if job.total > 0 {
         job.total
@@ -477,10 +711,7 @@ async fn import<S: Store>(
     let mut reader = records(store, job.id).await?;
     let mut rows = reader.records();
     let mut pending = Pending {
-        store,
-        clock,
-        lease,
-        claimer,
+        held,
         job: job.id,
         total,
         products: Vec::new(),
@@ -519,10 +750,7 @@ async fn import<S: Store>(
 
 /// Rows read but not yet recorded, for one held job.
 struct Pending<'a, S> {
-    store: &'a S,
-    clock: &'a Arc<dyn Clock>,
-    lease: Duration,
-    claimer: Uuid,
+    held: &'a Held<'a, S>,
     job: JobId,
     total: u64,
     products: Vec<Product>,
@@ -536,18 +764,20 @@ impl<S: Store> Pending<'_, S> {
 
     /// Records what is pending, and progress up to row `done`, in one transaction.
     async fn record(&mut self, done: u64) -> Result<(), ImportStop> {
-        let now = self.clock.now();
+        let held = self.held;
+        held.liveness.beat(Loop::Imports);
+        let now = held.clock.now();
         let batch = ImportBatch {
             job: self.job,
-            claimer: self.claimer,
+            claimer: held.claimer,
             products: &self.products,
             errors: &self.errors,
             done,
             total: self.total,
             now,
-            until: now + self.lease,
+            until: now + held.lease,
         };
-        match self.store.import_batch(&batch).await {
+        match held.store.import_batch(&batch).await {
             Ok(true) => {
                 self.products.clear();
                 self.errors.clear();

@@ -1,5 +1,6 @@
 //! Every endpoint of the HTTP contract, over HTTP, against a real database.
 
+use mercado_core::domain::{FullName, SearchText};
 use mercado_tests::{
     ADMIN_EMAIL, ADMIN_PASSWORD, Backend, conformance, spawn_app, spawn_app_with, unique_email,
     unique_password,
@@ -172,8 +173,18 @@ async fn the_openapi_document_is_complete_enough_to_generate_clients(backend: Ba
         scheme["flows"]["password"]["tokenUrl"],
         "/api/v1/login/token"
     );
+    let q = &doc["paths"]["/api/v1/products"]["get"]["parameters"][0];
+    assert_eq!(
+        (&q["name"], q["schema"]["pattern"].as_str()),
+        (&json!("q"), Some(SearchText::PATTERN)),
+        "the search term's rule is the domain's"
+    );
     let schemas = &doc["components"]["schemas"];
     assert_eq!(schemas["Product"]["properties"]["price"]["type"], "string");
+    assert_eq!(
+        schemas["SignUp"]["properties"]["full_name"]["pattern"],
+        FullName::PATTERN
+    );
     assert_eq!(
         schemas["Product"]["properties"]["description"]["nullable"],
         true
@@ -1582,9 +1593,16 @@ async fn every_invalid_input_is_named_in_plain_words(backend: Backend) {
             Method::POST,
             "/api/v1/products",
             Some(&admin),
-            json!({"name": "x\u{0}y", "price": "1.00"}),
+            json!({"name": "x\u{0}y", "price": "1.00", "description": "a\n\tb\u{1b}"}),
             &[
-                ("name", "must not contain NUL characters"),
+                (
+                    "description",
+                    "must not contain control characters other than line breaks and tabs",
+                ),
+                (
+                    "name",
+                    "must not contain control characters such as line breaks",
+                ),
                 ("stock", "is required"),
             ],
         ),
@@ -1654,6 +1672,27 @@ async fn every_invalid_input_is_named_in_plain_words(backend: Backend) {
                 ("password", "must be a string"),
             ],
         ),
+        // A line break in a name would start a new header in every mail to its owner.
+        (
+            Method::PATCH,
+            me,
+            Some(&user),
+            json!({"full_name": "a\nb"}),
+            &[(
+                "full_name",
+                "must not contain control characters such as line breaks",
+            )],
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            None,
+            json!({"email": email, "password": "12345678", "full_name": "a\r\nBcc: x@y.z"}),
+            &[(
+                "full_name",
+                "must not contain control characters such as line breaks",
+            )],
+        ),
         (
             Method::PATCH,
             &someone,
@@ -1695,6 +1734,16 @@ async fn every_invalid_input_is_named_in_plain_words(backend: Backend) {
             None,
             Value::Null,
             &[("q", "must be at most 200 characters long")],
+        ),
+        (
+            Method::GET,
+            "/api/v1/products?q=a%0Ab",
+            None,
+            Value::Null,
+            &[(
+                "q",
+                "must not contain control characters such as line breaks",
+            )],
         ),
         (
             Method::GET,

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use mercado_core::events::DomainEvent;
-use mercado_core::ports::{Claim, ClaimedEvent, OutboxRepository};
+use mercado_core::ports::{Claim, ClaimedEvent, OutboxRepository, PARKED};
 use mercado_tests::{Backend, TestApp, conformance, spawn_app_with};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -20,6 +20,7 @@ conformance!(
     concurrent_claimers_never_share_an_event,
     a_lapsed_lease_moves_the_event_to_the_next_claimer,
     a_retried_event_waits_until_its_time,
+    a_parked_event_is_never_claimed_again,
 );
 
 /// A claim of up to `limit` events for `lease` from `now`, by a fresh claimer.
@@ -170,4 +171,28 @@ async fn a_retried_event_waits_until_its_time(backend: Backend) {
     let then = claim(retry_at, 1, Duration::minutes(5));
     let again = app.store.claim_events(&then).await.unwrap();
     assert_eq!((again[0].event.id, again[0].attempts), (id, 2));
+}
+
+/// Parking stores the far-future time as it is: a driver that sent it in a type that ends
+/// sooner (MySQL's TIMESTAMP ends in 2038) would store NULL, and a NULL lease is free to
+/// claim at once, so the event would be retried in a tight loop.
+async fn a_parked_event_is_never_claimed_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let now = OffsetDateTime::now_utc();
+    let first = claim(now, 1, Duration::minutes(5));
+    let id = app.store.claim_events(&first).await.unwrap()[0].event.id;
+    assert!(
+        app.store
+            .retry_event(id, first.claimer, PARKED, "mailbox refused")
+            .await
+            .unwrap()
+    );
+    for later in [Duration::ZERO, Duration::days(365 * 100)] {
+        let next = claim(now + later, 10, Duration::minutes(5));
+        let claimed = app.store.claim_events(&next).await.unwrap();
+        assert!(
+            claimed.iter().all(|c| c.event.id != id),
+            "parked event claimed again {later} later"
+        );
+    }
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message as MimeMessage, Tokio1Executor};
+use mercado_core::domain::is_one_line;
 use mercado_core::notify::{MailError, Mailer, Notice};
 use minijinja::{AutoEscape, Environment};
 
@@ -86,11 +87,13 @@ impl Renderer {
                 .and_then(|t| t.render(&context))
                 .map_err(permanent)
         };
-        let subject = render("subject")?.trim().to_owned();
-        let to = Mailbox::new(
-            notice.full_name.clone(),
-            notice.to.as_str().parse().map_err(permanent)?,
-        );
+        let subject = header("subject", render("subject")?.trim())?;
+        let name = notice
+            .full_name
+            .as_deref()
+            .map(|name| header("recipient's name", name))
+            .transpose()?;
+        let to = Mailbox::new(name, notice.to.as_str().parse().map_err(permanent)?);
         MimeMessage::builder()
             .from(self.from.clone())
             .to(to)
@@ -102,6 +105,19 @@ impl Renderer {
                 render("html")?,
             ))
             .map_err(permanent)
+    }
+}
+
+/// A text for a header, refused when it holds a control character (stored before names
+/// were checked, or from a template): a line break would start a new header, and lettre
+/// panics on some of them rather than return an error.
+fn header(what: &str, text: &str) -> Result<String, MailError> {
+    if is_one_line(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(permanent(format!(
+            "the {what} cannot go in a mail header: it contains a control character"
+        )))
     }
 }
 
@@ -304,6 +320,23 @@ mod tests {
             raw.contains("Green tea") && raw.contains("Total: 7.50"),
             "{raw}"
         );
+    }
+
+    #[test]
+    fn a_control_character_in_a_header_is_a_permanent_error_not_a_panic() {
+        let renderer = Renderer::new("no-reply@example.com").unwrap();
+        let mut n = notice(Message::Welcome);
+        n.full_name = Some("a\nb".into());
+        let error = renderer.render(&n).unwrap_err();
+        assert!(!error.transient);
+        assert!(error.message.contains("recipient's name"), "{error:?}");
+        let n = notice(Message::StockLow {
+            product_id: ProductId::generate(),
+            name: "Tea\r\nBcc: x@example.com".into(),
+            stock: 1,
+            threshold: 2,
+        });
+        assert!(renderer.render(&n).unwrap_err().message.contains("subject"));
     }
 
     #[test]

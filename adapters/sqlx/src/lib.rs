@@ -22,9 +22,10 @@ pub mod sqlite;
 
 /// `Backend::bind` and `Backend::decode` for databases with native UUID, DECIMAL, boolean
 /// and timestamp types (PostgreSQL, MySQL/MariaDB): one text, expanded in each impl.
+/// `$time` is the type a time is sent as and `$to_time` makes it from an `OffsetDateTime`.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 macro_rules! native_types {
-    () => {
+    ($time:ty, $to_time:expr) => {
         fn bind<'q>(
             query: Query<'q, Self, Args<'q, Self>>,
             value: &'q Value,
@@ -35,13 +36,13 @@ macro_rules! native_types {
                 Value::Null(Kind::Text) => query.bind(None::<String>),
                 Value::Null(Kind::Uuid) => query.bind(None::<Uuid>),
                 Value::Null(Kind::Money) => query.bind(None::<Decimal>),
-                Value::Null(Kind::Time) => query.bind(None::<OffsetDateTime>),
+                Value::Null(Kind::Time) => query.bind(None::<$time>),
                 Value::Bool(v) => query.bind(*v),
                 Value::Int(v) => query.bind(*v),
                 Value::Text(v) => query.bind(v.as_str()),
                 Value::Uuid(v) => query.bind(*v),
                 Value::Money(v) => query.bind(*v),
-                Value::Time(v) => query.bind(*v),
+                Value::Time(v) => query.bind($to_time(*v)),
             }
         }
 

@@ -9,7 +9,7 @@ use sqlx::MySql;
 use sqlx::Row as _;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::query::Query;
-use time::OffsetDateTime;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use uuid::Uuid;
 
 use crate::{Args, Backend, RowsAffected, SqlxExecutor, native_types};
@@ -27,7 +27,10 @@ impl Backend for MySql {
     const DIALECT: Dialect = Dialect::MySql;
     const BEGIN: &'static str = "BEGIN";
 
-    native_types!();
+    // Times go as DATETIME, in UTC like the session: sqlx sends an `OffsetDateTime` as
+    // TIMESTAMP, whose range ends in 2038, and MariaDB stores a later one (the parked
+    // time, 9999-12-31) as NULL without a word.
+    native_types!(PrimitiveDateTime, utc_datetime);
 
     fn is_retryable(code: &str) -> bool {
         // sqlx reports the SQLSTATE; a deadlock (ER_LOCK_DEADLOCK) is 40001.
@@ -40,6 +43,12 @@ impl Backend for MySql {
             .is_some_and(|e| is_unavailable_number(e.number()))
             || error.code().is_some_and(|c| c.starts_with("08"))
     }
+}
+
+/// The wall-clock time in UTC.
+fn utc_datetime(t: OffsetDateTime) -> PrimitiveDateTime {
+    let utc = t.to_offset(UtcOffset::UTC);
+    PrimitiveDateTime::new(utc.date(), utc.time())
 }
 
 /// ER_CON_COUNT_ERROR (too many connections), ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED,

@@ -27,7 +27,7 @@ impl Backend for Postgres {
     const DIALECT: Dialect = Dialect::Postgres;
     const BEGIN: &'static str = "BEGIN";
 
-    native_types!();
+    native_types!(OffsetDateTime, std::convert::identity);
 
     fn is_retryable(code: &str) -> bool {
         // serialization_failure, deadlock_detected

@@ -22,7 +22,7 @@ pub use numbers::{NumberError, Quantity, Stock};
 pub use order::{NewOrderLine, Order, OrderLine, OrderLines, OrderLinesError, OrderStatus};
 pub use page::{Page, PageError, Paged};
 pub use product::{NewProduct, Product, ProductPatch, ProductQuery};
-pub use text::{Description, FullName, ProductName, SearchText, TextError};
+pub use text::{Description, FullName, ProductName, SearchText, TextError, is_one_line};
 pub use user::{Actor, NewUser, User, UserPatch};
 
 pub use crate::password::{Password, PasswordError, PasswordHash};

@@ -11,20 +11,23 @@ use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use serde_json::Value;
 
-/// No NUL: no supported database stores it in text.
-pub const NO_NUL: &str = "^[^\\u0000]*$";
+use mercado_core::domain::{Description, FullName, ProductName, TextError};
+
 /// A price as [`Price::parse`](mercado_core::domain::Price::parse) reads it.
 const PRICE: &str = "^[0-9]{1,8}(\\.[0-9]{1,2})?$";
 
-/// What each pattern of the document means, in the words the domain uses for it.
-pub const PATTERN_MESSAGES: &[(&str, &str)] = &[
-    (NO_NUL, "must not contain NUL characters"),
-    (
-        PRICE,
-        "must be a decimal string from 0.00 to 99999999.99 with at most two fraction digits, \
-         e.g. \"19.99\"",
-    ),
-];
+/// What a pattern of the document means, in the words the domain uses for it.
+pub fn pattern_message(pattern: &str) -> Option<String> {
+    let message = match pattern {
+        _ if pattern == ProductName::PATTERN => TextError::Control.to_string(),
+        _ if pattern == Description::PATTERN => TextError::ControlBesidesLineBreaks.to_string(),
+        PRICE => "must be a decimal string from 0.00 to 99999999.99 with at most two fraction \
+                  digits, e.g. \"19.99\""
+            .to_owned(),
+        _ => return None,
+    };
+    Some(message)
+}
 
 macro_rules! string_field {
     ($(#[$doc:meta])* $name:ident { $($field:ident : $value:expr),* $(,)? }) => {
@@ -91,15 +94,15 @@ string_field!(
 );
 string_field!(
     /// A user's full name, or `null`.
-    FullNameField { max_length: Some(255), pattern: Some(NO_NUL.into()), nullable: true }
+    FullNameField { max_length: Some(255), pattern: Some(FullName::PATTERN.into()), nullable: true }
 );
 string_field!(
     /// A product name: 1 to 200 characters.
-    ProductNameField { min_length: Some(1), max_length: Some(200), pattern: Some(NO_NUL.into()) }
+    ProductNameField { min_length: Some(1), max_length: Some(200), pattern: Some(ProductName::PATTERN.into()) }
 );
 string_field!(
     /// A product description (at most 2 000 characters), or `null`.
-    DescriptionField { max_length: Some(2000), pattern: Some(NO_NUL.into()), nullable: true }
+    DescriptionField { max_length: Some(2000), pattern: Some(Description::PATTERN.into()), nullable: true }
 );
 string_field!(
     /// A price: a decimal string with at most two fraction digits, 0.00 to 99999999.99.
@@ -109,3 +112,33 @@ string_field!(
         example: Some("19.99".into()),
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use mercado_core::domain::SearchText;
+    use regex::Regex;
+
+    use super::*;
+
+    /// The document's patterns allow exactly the characters the domain allows.
+    #[test]
+    fn text_patterns_are_the_domains_rules() {
+        let single = Regex::new(ProductName::PATTERN).unwrap();
+        let multi = Regex::new(Description::PATTERN).unwrap();
+        for c in (0..0x3000).filter_map(char::from_u32) {
+            let text = format!("a{c}b");
+            assert_eq!(
+                single.is_match(&text),
+                ProductName::parse(&text).is_ok(),
+                "{c:?}"
+            );
+            assert_eq!(
+                multi.is_match(&text),
+                Description::parse(&text).is_ok(),
+                "{c:?}"
+            );
+        }
+        assert_eq!(FullName::PATTERN, ProductName::PATTERN);
+        assert_eq!(SearchText::PATTERN, ProductName::PATTERN);
+    }
+}

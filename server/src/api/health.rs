@@ -8,6 +8,7 @@ use poem_openapi::{Object, OpenApi};
 
 use super::{ApiTags, State};
 use crate::problem::Problem;
+use crate::worker::Health;
 
 pub struct HealthApi<S>(pub Arc<State<S>>);
 
@@ -30,6 +31,12 @@ struct ReadyOut {
     /// `ok` when the message broker answers; absent when events go through the database.
     #[oai(skip_serializing_if_is_none)]
     broker: Option<String>,
+    /// Present when the worker this process runs is not working: `stuck` when one of its
+    /// loops has not moved for longer than a lease, `stopped` when it has ended. Mail and
+    /// imports wait meanwhile, but requests are served all the same, so readiness stays
+    /// 200 (`mercado_worker_up` in `/metrics` says the same).
+    #[oai(skip_serializing_if_is_none)]
+    worker: Option<String>,
 }
 
 /// How long the broker may take to answer a readiness check.
@@ -64,10 +71,18 @@ impl<S: Store> HealthApi<S> {
                 }
             },
         };
+        let worker = self.0.worker.as_ref().and_then(|w| {
+            let health = w.health();
+            (health != Health::Running).then(|| {
+                tracing::warn!(worker = health.as_str(), silent = ?w.silence(), "readiness: the worker is not working");
+                health.as_str().to_owned()
+            })
+        });
         Ok(Json(ReadyOut {
             status: "ready".into(),
             database: "ok".into(),
             broker,
+            worker,
         }))
     }
 }

@@ -44,6 +44,8 @@ pub struct State<S> {
     /// Whether the message broker answers, when events go through one: readiness
     /// reports it.
     pub broker: Option<BrokerCheck>,
+    /// The worker this process runs, if any: readiness and metrics report how it does.
+    pub worker: Option<Arc<crate::worker::Liveness>>,
 }
 
 /// A readiness check of the broker, chosen at start (hence `dyn`: the API stays generic

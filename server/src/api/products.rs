@@ -70,8 +70,12 @@ impl<S: Store> ProductsApi<S> {
     )]
     async fn list_products(
         &self,
-        /// A substring of the name (at most 200 characters, no NUL).
-        #[oai(validator(max_length = 200, pattern = r"^[^\u0000]*$"))]
+        /// A substring of the name (at most 200 characters, no control characters).
+        // The pattern is `SearchText::PATTERN` (a literal here; a test compares them).
+        #[oai(validator(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029]*$"
+        ))]
         q: Query<Option<String>>,
         /// Page size, 1 to 100.
         #[oai(

@@ -20,7 +20,7 @@ use poem::http::Method;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::fields::PATTERN_MESSAGES;
+use super::fields::pattern_message;
 use crate::problem::FieldError;
 
 /// What a request must look like, per path template and method, read from the document.
@@ -434,11 +434,9 @@ impl Operations {
                 .get(pattern)
                 .is_some_and(|re| !re.is_match(text))
         {
-            let message = PATTERN_MESSAGES
-                .iter()
-                .find(|(p, _)| *p == pattern)
-                .map_or_else(|| format!("must match {pattern}"), |(_, m)| (*m).to_owned());
-            return Some(message);
+            return Some(
+                pattern_message(pattern).unwrap_or_else(|| format!("must match {pattern}")),
+            );
         }
         match schema["format"].as_str() {
             Some("uuid") if uuid::Uuid::parse_str(text).is_err() => Some("must be a UUID".into()),

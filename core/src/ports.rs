@@ -247,26 +247,20 @@ pub trait AuthRepository: Send + Sync {
         id: TokenId,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Records a failed login for a login name (and forgets those older than `forget_before`).
+    /// Counts one login attempt for a login name, unless `max` were counted in its window
+    /// (which began at or after `since`; an older one is replaced by a new window from
+    /// `now`). Decided atomically: parallel attempts never get past `max`. Windows older
+    /// than `since` are forgotten.
     ///
     /// # Errors
     /// [`StoreError`] when the store fails.
-    fn record_login_failure(
+    fn admit_login(
         &self,
         login: &str,
-        at: OffsetDateTime,
-        forget_before: OffsetDateTime,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// How many failures a login name had since `since`, and the earliest of them.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the store fails.
-    fn login_failures_since(
-        &self,
-        login: &str,
+        now: OffsetDateTime,
         since: OffsetDateTime,
-    ) -> impl Future<Output = Result<(i64, Option<OffsetDateTime>), StoreError>> + Send;
+        max: i64,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
 
     /// Forgets a login name's failures (after a successful login).
     ///
@@ -276,6 +270,18 @@ pub trait AuthRepository: Send + Sync {
         &self,
         login: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Whether a login attempt may go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Counted: check the password.
+    Admitted,
+    /// The window is full: refused until it ends.
+    Throttled {
+        /// When the full window began.
+        window_start: OffsetDateTime,
+    },
 }
 
 /// A claim on outbox events: who claims, how many at most, and until when.

@@ -122,7 +122,7 @@ const SCHEMA: &[&str] = &[
     "SELECT COUNT(*) FROM orders",
     "SELECT COUNT(*) FROM order_items",
     "SELECT COUNT(*) FROM revoked_tokens",
-    "SELECT COUNT(*) FROM login_failures",
+    "SELECT COUNT(*) FROM login_throttle",
     "SELECT COUNT(*) FROM outbox WHERE attempts = 0 AND claimed_by IS NULL \
      AND claimed_until IS NULL AND last_error IS NULL",
     "SELECT COUNT(*) FROM sent_mails",

@@ -2,7 +2,9 @@
 //! contract says one, and crossed multi-item orders never deadlock.
 
 use futures_util::future::join_all;
-use mercado_tests::{Backend, conformance, spawn_app, unique_password};
+use mercado_tests::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, conformance, spawn_app, unique_password,
+};
 use reqwest::Method;
 use serde_json::json;
 
@@ -11,6 +13,7 @@ conformance!(
     crossed_multi_item_orders_neither_deadlock_nor_oversell,
     twelve_concurrent_cancels_have_exactly_one_winner,
     twelve_concurrent_sign_ups_with_one_email_create_one_user,
+    a_burst_of_wrong_passwords_gets_exactly_the_limit_checked,
 );
 
 async fn forty_buyers_for_ten_units_get_exactly_ten_orders(backend: Backend) {
@@ -129,4 +132,26 @@ async fn twelve_concurrent_sign_ups_with_one_email_create_one_user(backend: Back
         app.get("/api/v1/users", Some(&admin)).await.expect(200)["total"],
         2
     );
+}
+
+/// 40 wrong passwords at once for one account, and 40 for an unknown email: the limit
+/// (5) is checked, every other attempt is refused before hashing, and afterwards the
+/// right password is refused too until the window ends.
+async fn a_burst_of_wrong_passwords_gets_exactly_the_limit_checked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for email in [ADMIN_EMAIL, "nobody@example.com"] {
+        let passwords: Vec<String> = (0..40).map(|i| format!("wrong-{i}")).collect();
+        let replies = join_all(passwords.iter().map(|p| app.login_raw(email, p))).await;
+        let checked = replies.iter().filter(|r| r.status == 401).count();
+        let refused = replies.iter().filter(|r| r.status == 429).count();
+        assert_eq!(
+            (checked, refused),
+            (5, 35),
+            "{email}: {:?}",
+            replies.iter().map(|r| r.status).collect::<Vec<_>>()
+        );
+    }
+    app.login_raw(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .problem(429);
 }

@@ -114,6 +114,7 @@ migration_sets!(
     (2, "0002", "outbox_delivery"),
     (3, "0003", "sent_mails"),
     (4, "0004", "jobs"),
+    (5, "0005", "login_throttle"),
 );
 
 /// The migrations for a dialect, in order.

@@ -132,9 +132,10 @@ pub(crate) struct Statements {
     pub revoke_token: String,
     pub purge_revoked_tokens: String,
     pub is_token_revoked: String,
-    pub record_login_failure: String,
-    pub purge_login_failures: String,
-    pub login_failures_since: String,
+    pub admit_login: String,
+    pub open_login_window: String,
+    pub purge_login_windows: String,
+    pub login_window_start: String,
     pub clear_login_failures: String,
 }
 
@@ -268,10 +269,19 @@ impl Statements {
             revoke_token: r("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)"),
             purge_revoked_tokens: r("DELETE FROM revoked_tokens WHERE expires_at < ?"),
             is_token_revoked: r("SELECT COUNT(*) FROM revoked_tokens WHERE jti = ?"),
-            record_login_failure: r("INSERT INTO login_failures (id, login, failed_at) VALUES (?, ?, ?)"),
-            purge_login_failures: r("DELETE FROM login_failures WHERE failed_at < ?"),
-            login_failures_since: r("SELECT COUNT(*), MIN(failed_at) FROM login_failures WHERE login = ? AND failed_at >= ?"),
-            clear_login_failures: r("DELETE FROM login_failures WHERE login = ?"),
+            // One attempt more in the login's window, or a new window when it has passed;
+            // no row changes once the window is full. One statement, so parallel attempts
+            // queue on the row lock and each sees the count the previous one left.
+            // `failures` is set first: MySQL's later assignments see earlier ones.
+            admit_login: r("UPDATE login_throttle SET \
+                failures = CASE WHEN window_start < ? THEN 1 ELSE failures + 1 END, \
+                window_start = CASE WHEN window_start < ? THEN ? ELSE window_start END \
+                WHERE login = ? AND (window_start < ? OR failures < ?)"),
+            open_login_window: r("INSERT INTO login_throttle (login, failures, window_start) \
+                SELECT ?, 1, ? WHERE NOT EXISTS (SELECT 1 FROM login_throttle WHERE login = ?)"),
+            purge_login_windows: r("DELETE FROM login_throttle WHERE window_start < ?"),
+            login_window_start: r("SELECT window_start FROM login_throttle WHERE login = ?"),
+            clear_login_failures: r("DELETE FROM login_throttle WHERE login = ?"),
         }
     }
 }
@@ -338,9 +348,10 @@ impl Statements {
             &self.revoke_token,
             &self.purge_revoked_tokens,
             &self.is_token_revoked,
-            &self.record_login_failure,
-            &self.purge_login_failures,
-            &self.login_failures_since,
+            &self.admit_login,
+            &self.open_login_window,
+            &self.purge_login_windows,
+            &self.login_window_start,
             &self.clear_login_failures,
         ];
         all.extend(self.products_for_order.iter().map(String::as_str));

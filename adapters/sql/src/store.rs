@@ -12,9 +12,9 @@ use mercado_core::domain::{
 use mercado_core::events::{DomainEvent, Event};
 use mercado_core::password::PasswordHash;
 use mercado_core::ports::{
-    AuthRepository, CancelOrderError, Claim, ClaimedEvent, ClaimedJob, Gauges, ImportBatch,
-    JobRepository, MailLog, OrderRepository, OutboxRepository, PARKED, PlaceOrder, PlaceOrderError,
-    ProductRepository, StoreHealth, UserRepository,
+    Admission, AuthRepository, CancelOrderError, Claim, ClaimedEvent, ClaimedJob, Gauges,
+    ImportBatch, JobRepository, MailLog, OrderRepository, OutboxRepository, PARKED, PlaceOrder,
+    PlaceOrderError, ProductRepository, StoreHealth, UserRepository,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -640,36 +640,42 @@ impl<E: Executor> AuthRepository for SqlStore<E> {
             > 0)
     }
 
-    async fn record_login_failure(
+    async fn admit_login(
         &self,
         login: &str,
-        at: OffsetDateTime,
-        forget_before: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.execute(&self.st.purge_login_failures, &[forget_before.into()])
-            .await?;
-        let params = [Value::Uuid(Uuid::now_v7()), login.into(), at.into()];
-        self.execute(&self.st.record_login_failure, &params)
-            .await
-            .map(drop)
-    }
-
-    async fn login_failures_since(
-        &self,
-        login: &str,
+        now: OffsetDateTime,
         since: OffsetDateTime,
-    ) -> Result<(i64, Option<OffsetDateTime>), StoreError> {
+        max: i64,
+    ) -> Result<Admission, StoreError> {
+        let st = &self.st;
+        let admit = [
+            since.into(),
+            since.into(),
+            now.into(),
+            login.into(),
+            since.into(),
+            Value::Int(max),
+        ];
+        // Twice at most: a window opened by a parallel attempt between the two statements
+        // is counted in on the second round.
+        for _ in 0..2 {
+            if self.execute(&st.admit_login, &admit).await? == 1 {
+                return Ok(Admission::Admitted);
+            }
+            self.execute(&st.purge_login_windows, &[since.into()])
+                .await?;
+            let open = [login.into(), now.into(), login.into()];
+            match self.execute(&st.open_login_window, &open).await {
+                Ok(1) => return Ok(Admission::Admitted),
+                Ok(_) | Err(StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let rows = self
-            .fetch(
-                &self.st.login_failures_since,
-                &[login.into(), since.into()],
-                &[Kind::Int, Kind::Time],
-            )
+            .fetch(&st.login_window_start, &[login.into()], &[Kind::Time])
             .await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| StoreError::Corrupt("COUNT returned no row".into()))?;
-        Ok((row.int(0)?, row.opt_time(1)?))
+        let window_start = rows.first().map(|r| r.time(0)).transpose()?.unwrap_or(now);
+        Ok(Admission::Throttled { window_start })
     }
 
     async fn clear_login_failures(&self, login: &str) -> Result<(), StoreError> {

@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::events::{DomainEvent, Event};
 use crate::password::Verification;
-use crate::ports::{CancelOrderError, PlaceOrder, PlaceOrderError, Store};
+use crate::ports::{Admission, CancelOrderError, PlaceOrder, PlaceOrderError, Store};
 
 /// The unique constraint on users' emails, the same name in every dialect.
 pub const UQ_USERS_EMAIL: &str = "uq_users_email";
@@ -216,8 +216,8 @@ impl<S: Store> Commands<S> {
         }
     }
 
-    /// Checks a login. Failures are counted per email; past the limit, attempts are
-    /// refused before any hashing. An unknown email spends one hash like a wrong password.
+    /// Checks a login. Attempts are counted per email before any hashing, and forgotten
+    /// on success; past the limit, attempts are refused. An unknown email spends one hash like a wrong password.
     /// A valid password in an older scheme, or with fewer rounds, is re-hashed.
     ///
     /// # Errors
@@ -234,9 +234,13 @@ impl<S: Store> Commands<S> {
         let config = &self.ctx.config;
         let key = email.as_str();
         let since = now - config.login_window;
-        let (failures, oldest) = self.ctx.store.login_failures_since(key, since).await?;
-        if failures >= config.login_max_failures {
-            let until = oldest.unwrap_or(now) + config.login_window;
+        let admission = self
+            .ctx
+            .store
+            .admit_login(key, now, since, config.login_max_failures)
+            .await?;
+        if let Admission::Throttled { window_start } = admission {
+            let until = window_start + config.login_window;
             let retry_after_secs = (until - now).whole_seconds().max(1).unsigned_abs();
             return Err(LogInError::Throttled { retry_after_secs });
         }
@@ -248,13 +252,11 @@ impl<S: Store> Commands<S> {
                 Verification::Invalid
             }
         };
+        // The attempt was counted when admitted: a failure needs no more writing.
         let (Some(user), Verification::Valid { needs_rehash }) = (user, verification) else {
-            self.ctx.store.record_login_failure(key, now, since).await?;
             return Err(LogInError::InvalidCredentials);
         };
-        if failures > 0 {
-            self.ctx.store.clear_login_failures(key).await?;
-        }
+        self.ctx.store.clear_login_failures(key).await?;
         if !user.is_active {
             return Err(LogInError::Inactive);
         }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod http;
 pub mod metrics;
 pub mod middleware;
 pub mod problem;

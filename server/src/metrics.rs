@@ -119,7 +119,7 @@ impl Default for Metrics {
                 let gauge = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
                 registry.register(
                     "worker_silence_seconds",
-                    "Time since the worker loop heard from longest ago last beat",
+                    "Seconds since the least recent beat among the worker's loops",
                     gauge.clone(),
                 );
                 gauge

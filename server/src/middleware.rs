@@ -125,6 +125,9 @@ impl<E> EdgeEndpoint<E> {
         let is_form = mime.as_deref() == Some("application/x-www-form-urlencoded");
         let mut bytes = None;
         if is_json || is_form {
+            if announces_too_large(&req, self.edge.max_body_bytes) {
+                return Err(Problem::payload_too_large());
+            }
             let body = req.take_body().into_bytes_stream();
             bytes = Some(read_limited(body, self.edge.max_body_bytes).await?);
         }
@@ -191,6 +194,19 @@ impl<E> EdgeEndpoint<E> {
                 .is_some_and(|token| self.edge.tokens.verify(token.trim()).is_ok()),
         }
     }
+}
+
+/// Whether the client announces a body over `limit` and waits for `100 Continue` before
+/// sending it: it gets its 413 at once, and never sends the body (hyper says `100
+/// Continue` only once the body is read).
+pub fn announces_too_large(req: &Request, limit: usize) -> bool {
+    let waits = req
+        .header(header::EXPECT)
+        .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
+    let length = req
+        .header(header::CONTENT_LENGTH)
+        .and_then(|l| l.trim().parse::<u64>().ok());
+    waits && length.is_some_and(|l| l > u64::try_from(limit).unwrap_or(u64::MAX))
 }
 
 /// Past this, an oversized body is no longer drained before the 413: the connection is

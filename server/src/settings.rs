@@ -4,7 +4,7 @@
 use std::env;
 use std::net::SocketAddr;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Why a setting is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +63,17 @@ pub struct Settings {
     pub worker_lease_seconds: i64,
     /// `MERCADO_MAX_IMPORT_BYTES`: the largest CSV upload.
     pub max_import_bytes: usize,
+    /// `MERCADO_HEADER_TIMEOUT_SECONDS`: the time a client has to send a request's
+    /// headers, from when it connected or got its previous response: slow senders and
+    /// idle kept-alive connections are closed after it.
+    pub header_timeout_seconds: u64,
+    /// `MERCADO_MAX_CONNECTIONS`: client connections open at once; more wait to be
+    /// accepted. Keep it well under the open-file limit (`ulimit -n`).
+    pub max_connections: usize,
 }
+
+/// The shortest `MERCADO_JWT_SECRET` accepted: HS256 is as strong as its key.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 impl Settings {
     /// The defaults, on `database_url`. Tests start from here.
@@ -90,6 +100,8 @@ impl Settings {
             worker_poll_ms: 500,
             max_import_bytes: 64 * 1024 * 1024,
             worker_lease_seconds: 120,
+            header_timeout_seconds: 10,
+            max_connections: 1024,
         }
     }
 
@@ -103,13 +115,36 @@ impl Settings {
         );
         parse_into("MERCADO_BIND", &mut s.bind)?;
         s.jwt_secret = var("MERCADO_JWT_SECRET").map(SecretString::from);
+        if s.jwt_secret
+            .as_ref()
+            .is_some_and(|secret| secret.expose_secret().len() < MIN_JWT_SECRET_BYTES)
+        {
+            return Err(ConfigError {
+                var: "MERCADO_JWT_SECRET",
+                message: format!(
+                    "must be at least {MIN_JWT_SECRET_BYTES} bytes (`openssl rand -hex 32` makes one)"
+                ),
+            });
+        }
         parse_into("MERCADO_TOKEN_TTL_SECONDS", &mut s.token_ttl_seconds)?;
         s.first_superuser = match (
             var("MERCADO_FIRST_SUPERUSER_EMAIL"),
             var("MERCADO_FIRST_SUPERUSER_PASSWORD"),
         ) {
             (Some(email), Some(password)) => Some((email, SecretString::from(password))),
-            _ => None,
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    var: "MERCADO_FIRST_SUPERUSER_PASSWORD",
+                    message: "must be set with MERCADO_FIRST_SUPERUSER_EMAIL".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    var: "MERCADO_FIRST_SUPERUSER_EMAIL",
+                    message: "must be set with MERCADO_FIRST_SUPERUSER_PASSWORD".into(),
+                });
+            }
         };
         parse_into("MERCADO_PASSWORD_ROUNDS", &mut s.password_rounds)?;
         parse_into("MERCADO_HASH_CONCURRENCY", &mut s.hash_concurrency)?;
@@ -127,6 +162,17 @@ impl Settings {
         parse_into("MERCADO_WORKER_POLL_MS", &mut s.worker_poll_ms)?;
         parse_into("MERCADO_MAX_IMPORT_BYTES", &mut s.max_import_bytes)?;
         parse_into("MERCADO_WORKER_LEASE_SECONDS", &mut s.worker_lease_seconds)?;
+        parse_into(
+            "MERCADO_HEADER_TIMEOUT_SECONDS",
+            &mut s.header_timeout_seconds,
+        )?;
+        parse_into("MERCADO_MAX_CONNECTIONS", &mut s.max_connections)?;
+        if s.header_timeout_seconds == 0 || s.max_connections == 0 {
+            return Err(ConfigError {
+                var: "MERCADO_HEADER_TIMEOUT_SECONDS/MERCADO_MAX_CONNECTIONS",
+                message: "must be positive".into(),
+            });
+        }
         if s.worker_lease_seconds <= 0 {
             return Err(ConfigError {
                 var: "MERCADO_WORKER_LEASE_SECONDS",

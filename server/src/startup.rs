@@ -15,10 +15,9 @@ use mercado_mail::{AnyMailer, FileMailer, Renderer, SmtpMailer};
 use mercado_sql::SqlStore;
 use poem::endpoint::BoxEndpoint;
 use poem::endpoint::make_sync;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::CatchPanic;
 use poem::web::{Html, Redirect};
-use poem::{EndpointExt, IntoResponse, Response, Route, Server, get};
+use poem::{EndpointExt, IntoResponse, Response, Route, get};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::api::document;
@@ -349,7 +348,8 @@ impl mercado_core::ports::MailLog for AnyStore {
 
 /// A built server, bound and ready to run.
 pub struct App {
-    acceptor: TcpAcceptor,
+    listener: tokio::net::TcpListener,
+    limits: crate::http::Limits,
     endpoint: BoxEndpoint<'static, Response>,
     store: AnyStore,
     local_addr: SocketAddr,
@@ -376,18 +376,20 @@ impl App {
         let broker = broker(&settings)?;
         let liveness = settings.run_worker.then(|| liveness(&settings));
         let endpoint = with_store!(store.clone(), s => assemble(s, &settings, broker.as_ref(), liveness.clone()).await?);
-        let acceptor = TcpListener::bind(settings.bind).into_acceptor().await?;
+        let listener = tokio::net::TcpListener::bind(settings.bind).await?;
         let worker = match liveness {
             Some(liveness) => Some(store.spawn_worker(&settings, broker.as_ref(), liveness)?),
             None => None,
         };
-        let local_addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .ok_or_else(|| StartupError::Config("the listener has no socket address".into()))?;
+        let local_addr = listener.local_addr()?;
+        let limits = crate::http::Limits {
+            header_timeout: std::time::Duration::from_secs(settings.header_timeout_seconds),
+            max_connections: settings.max_connections,
+            grace: std::time::Duration::from_secs(30),
+        };
         Ok(Self {
-            acceptor,
+            listener,
+            limits,
             endpoint,
             store,
             local_addr,
@@ -410,13 +412,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr, "listening; docs at /docs");
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                self.endpoint,
-                shutdown,
-                Some(std::time::Duration::from_secs(30)),
-            )
-            .await;
+        let result = crate::http::serve(self.listener, self.endpoint, self.limits, shutdown).await;
         if let Some(worker) = self.worker {
             worker.stop().await;
         }

@@ -159,6 +159,43 @@ fn bad_settings_stop_the_server_at_start() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("MERCADO_TOKEN_TTL_SECONDS"));
 }
 
+/// Settings that would leave the server weak or half-configured stop it with one line
+/// naming the variable, and never echo the secret.
+#[test]
+fn weak_or_half_set_settings_stop_the_server_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for (vars, named) in [
+        (
+            &[("MERCADO_JWT_SECRET", "hunter2-short")][..],
+            "MERCADO_JWT_SECRET",
+        ),
+        (
+            &[("MERCADO_FIRST_SUPERUSER_EMAIL", "root@example.com")][..],
+            "MERCADO_FIRST_SUPERUSER_PASSWORD",
+        ),
+        (
+            &[("MERCADO_FIRST_SUPERUSER_PASSWORD", "hunter2-long-enough")][..],
+            "MERCADO_FIRST_SUPERUSER_EMAIL",
+        ),
+        (
+            &[("MERCADO_MAX_CONNECTIONS", "0")][..],
+            "MERCADO_MAX_CONNECTIONS",
+        ),
+    ] {
+        let output = Command::new(BIN)
+            .current_dir(dir.path())
+            .env("MERCADO_BIND", "127.0.0.1:0")
+            .envs(vars.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{vars:?}: {stderr}");
+        assert!(stderr.contains(named), "{vars:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+}
+
 #[test]
 fn a_bad_broker_url_stops_serve_and_worker_without_showing_the_password() {
     let dir = tempfile::tempdir().unwrap();

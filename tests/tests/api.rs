@@ -50,6 +50,7 @@ conformance!(
     every_invalid_input_is_named_in_plain_words,
     token_answers_are_never_cached,
     a_revoked_token_gets_the_same_401_as_any_other,
+    one_address_in_two_unicode_spellings_is_one_account,
 );
 
 async fn health_answers_and_readiness_checks_the_database(backend: Backend) {
@@ -1868,4 +1869,163 @@ async fn a_revoked_token_gets_the_same_401_as_any_other(backend: Backend) {
         .expect(204);
     let reply = app.get("/api/v1/users/me", Some(&token)).await;
     assert_eq!(reply.problem(401)["detail"], TOKEN_REQUIRED);
+}
+
+/// `é` as one character (NFC) or as `e` and a combining accent (NFD) is one address:
+/// stored once, and either spelling logs in.
+async fn one_address_in_two_unicode_spellings_is_one_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let (composed, decomposed) = (
+        format!("jos\u{e9}-{tag}@example.com"),
+        format!("jose\u{301}-{tag}@example.com"),
+    );
+    let password = unique_password();
+    let user = app
+        .post(
+            "/api/v1/users",
+            None,
+            &json!({"email": decomposed, "password": password}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(user["email"], composed.as_str());
+    app.post(
+        "/api/v1/users",
+        None,
+        &json!({"email": composed, "password": password}),
+    )
+    .await
+    .problem(409);
+    app.login(&composed, &password).await;
+    app.login(&decomposed, &password).await;
+}
+
+/// What the server bounds per connection, seen over raw TCP (on SQLite: the database
+/// plays no part).
+#[cfg(feature = "sqlite")]
+mod connections {
+    use std::time::{Duration, Instant};
+
+    use mercado_tests::{Backend, TestApp, spawn_app_with};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    async fn app(tweak: impl FnOnce(&mut mercado_server::Settings)) -> TestApp {
+        spawn_app_with(Backend::Sqlite, |s| {
+            s.header_timeout_seconds = 1;
+            tweak(s);
+        })
+        .await
+    }
+
+    /// Reads until the server closes the connection (or `limit` passes); what it sent.
+    async fn until_closed(stream: &mut TcpStream, limit: Duration) -> Option<String> {
+        let mut seen = Vec::new();
+        let mut buffer = [0; 4096];
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match tokio::time::timeout(left, stream.read(&mut buffer)).await {
+                Err(_) => return None,
+                Ok(Ok(0) | Err(_)) => return Some(String::from_utf8_lossy(&seen).into_owned()),
+                Ok(Ok(n)) => seen.extend_from_slice(&buffer[..n]),
+            }
+        }
+    }
+
+    /// Twenty clients trickle their headers a byte at a time: each is cut off after the
+    /// header timeout, and a fresh request is answered at once meanwhile.
+    #[tokio::test]
+    async fn slow_senders_are_cut_off_while_fresh_requests_are_served() {
+        let app = app(|_| {}).await;
+        let mut slow = Vec::new();
+        for _ in 0..20 {
+            let mut stream = TcpStream::connect(app.addr).await.unwrap();
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nX-Slow: ")
+                .await
+                .unwrap();
+            slow.push(stream);
+        }
+        let trickle = tokio::spawn(async move {
+            let started = Instant::now();
+            let mut open = slow.len();
+            while open > 0 && started.elapsed() < Duration::from_secs(5) {
+                open = 0;
+                for stream in &mut slow {
+                    if stream.write_all(b"a").await.is_ok() {
+                        open += 1;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            (open, started.elapsed())
+        });
+        let started = Instant::now();
+        app.get("/health", None).await.expect(200);
+        assert!(started.elapsed() < Duration::from_millis(500));
+        let (open, elapsed) = trickle.await.unwrap();
+        assert_eq!(open, 0, "every slow sender was cut off");
+        assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+    }
+
+    /// A kept-alive connection that goes quiet after its answer is closed after the
+    /// header timeout.
+    #[tokio::test]
+    async fn an_idle_kept_alive_connection_is_closed() {
+        let app = app(|_| {}).await;
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let seen = until_closed(&mut stream, Duration::from_secs(5))
+            .await
+            .expect("closed within 5 s");
+        assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "kept alive for a while"
+        );
+    }
+
+    /// With every connection slot held by a silent client, a new one waits in the
+    /// listen queue until the silent ones are cut off, then is served.
+    #[tokio::test]
+    async fn past_the_connection_limit_new_clients_wait_for_a_slot() {
+        let app = app(|s| s.max_connections = 4).await;
+        let mut silent = Vec::new();
+        for _ in 0..4 {
+            silent.push(TcpStream::connect(app.addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        app.get("/health", None).await.expect(200);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(500) && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
+        drop(silent);
+    }
+
+    /// A client that announces a body over the limit and waits for `100 Continue` gets
+    /// 413 instead, and never sends it.
+    #[tokio::test]
+    async fn an_announced_oversized_body_gets_413_without_100_continue() {
+        let app = app(|_| {}).await;
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        let request = "POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                       Content-Length: 50000000\r\nExpect: 100-continue\r\n\r\n";
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut buffer = [0; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buffer))
+            .await
+            .expect("an answer without the body")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&buffer[..n]);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    }
 }

@@ -339,6 +339,23 @@ mod tests {
         assert!(renderer.render(&n).unwrap_err().message.contains("subject"));
     }
 
+    proptest::proptest! {
+        /// One rule for sign-up and mail: every address the domain accepts renders into
+        /// a message (lettre checks the address before anything goes out).
+        #[test]
+        fn every_address_sign_up_accepts_can_be_mailed(
+            local in "[a-z0-9._%+\\-éßüøçñ\u{301}\u{308}\u{200d}名前ひらがなÅ²Ⅻ]{1,12}",
+            domain in "[a-z0-9\\-äöü日本\u{301}]{1,10}\\.(com|de|日本)",
+        ) {
+            if let Ok(to) = Email::parse(&format!("{local}@{domain}")) {
+                let renderer = Renderer::new("no-reply@example.com").unwrap();
+                let mut n = notice(Message::Welcome);
+                n.to = to;
+                proptest::prop_assert!(renderer.render(&n).is_ok(), "{}", n.to);
+            }
+        }
+    }
+
     #[test]
     fn a_bad_sender_address_is_refused() {
         assert!(!Renderer::new("not an address").unwrap_err().transient);

@@ -1,6 +1,10 @@
-//! Email addresses: trimmed, lower-cased, checked for a plausible shape.
+//! Email addresses: trimmed, lower-cased, NFC-normalised, checked for a plausible shape
+//! and for what the mailer can send to.
 
 use std::fmt;
+
+use email_address::EmailAddress;
+use unicode_normalization::UnicodeNormalization;
 
 /// Why a string is not an acceptable email address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,23 +17,27 @@ pub enum EmailError {
     Invalid,
 }
 
-/// An email address, trimmed and lower-cased so that it compares case-insensitively
-/// (beyond ASCII too).
+/// An email address, trimmed, lower-cased and in Unicode NFC, so that it compares
+/// case-insensitively (beyond ASCII too) and one address has one spelling (`é` typed as
+/// one character or as `e` and a combining accent).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Email(String);
 
 impl Email {
-    /// Parses an address as a user typed it.
+    /// Parses an address as a user typed it. Besides its own shape rules, it holds the
+    /// address to those the mailer applies before sending (the `email_address` crate's
+    /// local part, and a domain valid as typed or in its IDNA form), so an address
+    /// accepted here can be mailed.
     ///
     /// # Errors
     /// [`EmailError`] when it is too long or not shaped like `local@domain.tld`.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
-        let email = raw.trim().to_lowercase();
+        let email: String = raw.trim().to_lowercase().nfc().collect();
         if email.chars().count() > 254 {
             return Err(EmailError::TooLong);
         }
         let (local, domain) = email.rsplit_once('@').ok_or(EmailError::Invalid)?;
-        if valid_local(local) && valid_domain(domain) {
+        if valid_local(local) && valid_domain(domain) && mailable(local, domain) {
             Ok(Self(email))
         } else {
             Err(EmailError::Invalid)
@@ -61,6 +69,15 @@ fn valid_local(local: &str) -> bool {
                         || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())
                 })
         })
+}
+
+/// What lettre checks before it sends: the local part by `email_address`, and the domain
+/// as typed or in its IDNA (punycode) form.
+fn mailable(local: &str, domain: &str) -> bool {
+    EmailAddress::is_valid_local_part(local)
+        && (EmailAddress::is_valid_domain(domain)
+            || idna::domain_to_ascii(domain)
+                .is_ok_and(|ascii| EmailAddress::is_valid_domain(&ascii)))
 }
 
 /// At least two labels of letters, digits and inner hyphens; a non-numeric top label.
@@ -96,6 +113,24 @@ mod tests {
             Email::parse("ÉLODIE@Exemple.FR").unwrap().as_str(),
             "élodie@exemple.fr"
         );
+    }
+
+    #[test]
+    fn one_address_has_one_spelling() {
+        let composed = Email::parse("jos\u{e9}@example.com").unwrap();
+        let decomposed = Email::parse("Jose\u{301}@example.com").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(composed.as_str(), "jos\u{e9}@example.com");
+    }
+
+    #[test]
+    fn addresses_the_mailer_refuses_are_refused() {
+        // A combining accent with nothing to combine with stays a lone mark under NFC:
+        // lettre refuses such a local part, so sign-up does too.
+        for bad in ["\u{301}u1@example.com", "a\u{200d}b@example.com"] {
+            assert_eq!(Email::parse(bad), Err(EmailError::Invalid), "{bad:?}");
+        }
+        assert!(Email::parse("müller@bücher.de").is_ok());
     }
 
     #[test]

@@ -56,8 +56,16 @@ impl<S: Store> JobsApi<S> {
         method = "post",
         operation_id = "importProducts"
     )]
-    async fn import_products(&self, auth: BearerAuth, body: ImportBody) -> Result<Queued, Problem> {
+    async fn import_products(
+        &self,
+        req: &poem::Request,
+        auth: BearerAuth,
+        body: ImportBody,
+    ) -> Result<Queued, Problem> {
         let actor = self.0.user(&auth).await?.actor();
+        if crate::middleware::announces_too_large(req, self.0.max_import_bytes) {
+            return Err(Problem::payload_too_large());
+        }
         let commands = &self.0.commands;
         let id = commands.start_import(actor)?;
         let ImportBody::Csv(Binary(body)) = body;

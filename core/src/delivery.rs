@@ -1,8 +1,10 @@
 //! How recorded events reach their handlers. A transport hands events out through an
 //! [`EventSource`] and is told what became of each ([`Settle`]); a relay moves events
 //! from one transport into another through an [`EventSink`]. Two transports implement
-//! them: the database's own outbox ([`OutboxSource`], here, over any
-//! [`OutboxRepository`]) and a message broker (the AMQP adapter), fed from the outbox.
+//! them: the database's own outbox (`mercado-worker`'s `OutboxSource`, over any
+//! `OutboxRepository`) and a message broker (the AMQP adapter), fed from the outbox.
+//! What becomes of a failed event is decided here ([`after_failure`]); the loops that
+//! run it, with their timers, are `mercado-worker`'s.
 //!
 //! Delivery is at least once on both: an event may be handed out again after a crash
 //! or a lost acknowledgement, so handlers are idempotent (the [`crate::notify`]
@@ -12,11 +14,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use uuid::Uuid;
 
+use crate::StoreError;
 use crate::events::Event;
-use crate::ports::{Claim, OutboxRepository, PARKED};
-use crate::{Clock, StoreError};
+use crate::notify::NotifyError;
 
 /// Why a transport could not hand out, settle or take events; trying later may work.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -94,111 +95,83 @@ pub trait EventSink: Send {
     ) -> impl Future<Output = Vec<Result<(), TransportError>>> + Send;
 }
 
-/// The database transport: events claimed from the outbox under a lease, so any number
-/// of consumers share it and a dead one's events return when its lease runs out.
-pub struct OutboxSource<S> {
-    store: S,
-    clock: std::sync::Arc<dyn Clock>,
-    claimer: Uuid,
-    lease: time::Duration,
+/// Attempts before an event is parked (kept, with its last error, for an operator).
+pub const MAX_ATTEMPTS: u32 = 12;
+/// Retry delays double from 2 s up to this.
+const MAX_BACKOFF: time::Duration = time::Duration::hours(1);
+
+/// When a failed event may be tried again: 2 s, 4 s, 8 s, … up to an hour.
+fn backoff(attempts: u32) -> time::Duration {
+    let seconds = 1i64 << attempts.clamp(1, 20);
+    time::Duration::seconds(seconds).min(MAX_BACKOFF)
 }
 
-impl<S> std::fmt::Debug for OutboxSource<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboxSource")
-            .field("claimer", &self.claimer)
-            .field("lease", &self.lease)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S: OutboxRepository> OutboxSource<S> {
-    /// A consumer of `store`'s outbox whose claims hold for `lease`.
-    pub fn new(store: S, clock: std::sync::Arc<dyn Clock>, lease: time::Duration) -> Self {
-        Self {
-            store,
-            clock,
-            claimer: Uuid::now_v7(),
-            lease,
+/// What becomes of an event its handler failed on: retried later, unless it failed for
+/// good (a mail refused) or too often.
+pub fn after_failure(error: &NotifyError, attempts: u32, now: OffsetDateTime) -> Settle {
+    let permanent = matches!(error, NotifyError::Mail(e) if !e.transient);
+    if permanent || attempts >= MAX_ATTEMPTS {
+        Settle::Park {
+            error: error.to_string(),
+        }
+    } else {
+        Settle::Retry {
+            at: now + backoff(attempts),
+            error: error.to_string(),
         }
     }
-
-    async fn settle_one(&self, id: Uuid, how: Settle) -> Result<(), TransportError> {
-        match how {
-            Settle::Done => {
-                let held = self
-                    .store
-                    .complete_event(id, self.claimer, self.clock.now())
-                    .await?;
-                held.then_some(()).ok_or_else(lease_lost)
-            }
-            Settle::Retry { at, error } => self.put_back(id, at, &error).await,
-            Settle::Park { error } => self.put_back(id, PARKED, &error).await,
-            Settle::Release => {
-                self.put_back(id, self.clock.now(), "released by a stopping consumer")
-                    .await
-            }
-        }
-    }
-
-    async fn put_back(
-        &self,
-        id: Uuid,
-        at: OffsetDateTime,
-        why: &str,
-    ) -> Result<(), TransportError> {
-        let held = self.store.retry_event(id, self.claimer, at, why).await?;
-        held.then_some(()).ok_or_else(lease_lost)
-    }
 }
 
-/// The lease ran out while the event was handled: another consumer has it now (and the
-/// handler's idempotency keeps the effect single).
-fn lease_lost() -> TransportError {
-    TransportError("lease ran out; another consumer has the event".into())
+/// What becomes of an event handed out for the `attempts`-th time before it is handled:
+/// parked when that is past [`MAX_ATTEMPTS`] (its parking was lost, so it came again).
+pub fn given_up(attempts: u32) -> Option<Settle> {
+    (attempts > MAX_ATTEMPTS).then(|| Settle::Park {
+        error: format!("given up after {MAX_ATTEMPTS} attempts"),
+    })
 }
 
-impl<S: OutboxRepository + 'static> EventSource for OutboxSource<S> {
-    type Receipt = ();
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::{MailError, NotifyError};
 
-    async fn receive(
-        &mut self,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<Delivery<()>>, TransportError> {
-        let now = self.clock.now();
-        let claim = Claim {
-            claimer: self.claimer,
-            limit: max,
-            now,
-            until: now + self.lease,
-        };
-        let claimed = self.store.claim_events(&claim).await?;
-        if claimed.is_empty() {
-            tokio::time::sleep(wait).await;
-        }
-        Ok(claimed
-            .into_iter()
-            .map(|c| Delivery {
-                event: c.event,
-                attempts: c.attempts,
-                receipt: (),
+    #[test]
+    fn failures_are_retried_later_unless_permanent_or_too_many() {
+        let now = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let mail = |transient| {
+            NotifyError::Mail(MailError {
+                transient,
+                message: "550 no such user".into(),
             })
-            .collect())
+        };
+        assert_eq!(
+            after_failure(&mail(true), 3, now),
+            Settle::Retry {
+                at: now + time::Duration::seconds(8),
+                error: "mail: 550 no such user".into()
+            }
+        );
+        assert!(matches!(
+            after_failure(&mail(false), 1, now),
+            Settle::Park { .. }
+        ));
+        assert!(matches!(
+            after_failure(&mail(true), MAX_ATTEMPTS, now),
+            Settle::Park { .. }
+        ));
+        assert_eq!(given_up(MAX_ATTEMPTS), None);
+        assert!(matches!(
+            given_up(MAX_ATTEMPTS + 1),
+            Some(Settle::Park { .. })
+        ));
     }
 
-    /// Settles the batch's rows at once: each is its own small transaction, so the
-    /// database commits them together rather than one after another.
-    async fn settle(
-        &mut self,
-        settled: Vec<(Delivery<()>, Settle)>,
-    ) -> Vec<Result<(), TransportError>> {
-        let this = &*self;
-        futures_util::future::join_all(
-            settled
-                .into_iter()
-                .map(|(delivery, how)| this.settle_one(delivery.event.id, how)),
-        )
-        .await
+    #[test]
+    fn retries_back_off_exponentially_up_to_an_hour() {
+        assert_eq!(backoff(1), time::Duration::seconds(2));
+        assert_eq!(backoff(2), time::Duration::seconds(4));
+        assert_eq!(backoff(5), time::Duration::seconds(32));
+        assert_eq!(backoff(12), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
     }
 }

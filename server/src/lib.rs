@@ -10,7 +10,6 @@ pub mod middleware;
 pub mod problem;
 pub mod settings;
 pub mod startup;
-pub mod worker;
 
 pub use settings::Settings;
 pub use startup::{AnyStore, App, StartupError};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mercado_core::ports::Gauges;
 
-use crate::worker::{Health, Liveness};
+use mercado_worker::{Health, Liveness};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

@@ -28,7 +28,7 @@ use crate::metrics::Metrics;
 use crate::middleware::Edge;
 use crate::problem::Problem;
 use crate::settings::Settings;
-use crate::worker::{self, Liveness, Transport, WorkerHandle};
+use mercado_worker::{self as worker, Liveness, Transport, WorkerHandle};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! Mercado's SQL adapter, written once for every database.
 //!
 //! It owns all SQL text: the statement catalogue with the dialects side by side
-//! ([`statements`]), row → domain mapping, vendor error → [`StoreError`] mapping, the
+//! (`statements.rs`), row → domain mapping, vendor error → [`StoreError`] mapping, the
 //! transactions behind each atomic port method ([`SqlStore`]) and the migration runner.
 //! It reaches a database only through the small [`Executor`] trait, which the driver
 //! crates implement; it never names a driver.

@@ -1,4 +1,5 @@
-//! Mercado's executor over sqlx, for SQLite (feature `sqlite`).
+//! Mercado's executor over sqlx, for SQLite, PostgreSQL and MySQL/MariaDB (features
+//! `sqlite`, `postgres`, `mysql`).
 //!
 //! One generic executor ([`SqlxExecutor`]) runs statements on any sqlx database; what
 //! differs per database (how a [`Value`] is bound and a column decoded, which error codes

@@ -3,14 +3,14 @@
 //!
 //! What SQL Server asks of a client, and where it is done:
 //! - every result stream is read to its end before a connection is used again or pooled
-//!   ([`pool::Connection`]), and a connection whose request was cut off is closed rather
+//!   (`pool::Connection`), and a connection whose request was cut off is closed rather
 //!   than pooled;
 //! - transactions are explicit (`BEGIN TRANSACTION`), with `XACT_ABORT ON` so an error
 //!   rolls the whole transaction back on the server; a [`MsTransaction`] dropped without
 //!   commit rolls back before its connection returns to the pool, and one that cannot
 //!   roll back is closed;
 //! - unique violations (2627/2601), check and foreign-key violations (547) and deadlocks
-//!   (1205) map to the same errors as on every other database ([`error`]).
+//!   (1205) map to the same errors as on every other database (`error.rs`).
 
 mod config;
 mod error;

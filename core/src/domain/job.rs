@@ -91,3 +91,12 @@ pub struct Job {
     /// When it last moved.
     pub updated_at: OffsetDateTime,
 }
+
+/// The header line a product import must start with.
+pub const IMPORT_HEADER: &str = "name,description,price,stock";
+
+/// Whether `line` is the import header (a UTF-8 byte-order mark and `\r` allowed).
+pub fn is_import_header(line: &str) -> bool {
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+    line.strip_suffix('\r').unwrap_or(line) == IMPORT_HEADER
+}

@@ -16,7 +16,7 @@ mod user;
 
 pub use email::{Email, EmailError};
 pub use ids::{JobId, OrderId, ProductId, TokenId, UserId};
-pub use job::{Job, JobError, JobKind, JobStatus};
+pub use job::{IMPORT_HEADER, Job, JobError, JobKind, JobStatus, is_import_header};
 pub use money::{Money, MoneyError, Price};
 pub use numbers::{NumberError, Quantity, Stock};
 pub use order::{NewOrderLine, Order, OrderLine, OrderLines, OrderLinesError, OrderStatus};

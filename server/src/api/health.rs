@@ -8,7 +8,7 @@ use poem_openapi::{Object, OpenApi};
 
 use super::{ApiTags, State};
 use crate::problem::Problem;
-use crate::worker::Health;
+use mercado_worker::Health;
 
 pub struct HealthApi<S>(pub Arc<State<S>>);
 

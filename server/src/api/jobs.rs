@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use mercado_core::domain::JobId;
+use mercado_core::domain::{IMPORT_HEADER, JobId, is_import_header};
 use mercado_core::ports::Store;
 use mercado_core::service::Commands;
 use poem::Body;
@@ -17,8 +17,6 @@ use super::{ApiTags, State};
 use crate::auth::BearerAuth;
 use crate::problem::Problem;
 
-/// The header every import starts with.
-pub const IMPORT_HEADER: &str = "name,description,price,stock";
 /// Uploads are stored in pieces of about this many bytes.
 const CHUNK_BYTES: usize = 256 * 1024;
 /// Past the limit, this much more is read (and dropped) so the client gets its 413.
@@ -147,12 +145,6 @@ async fn store_upload<S: Store>(
             return Ok(());
         }
     }
-}
-
-/// Whether `line` is the import header (a UTF-8 byte-order mark and `\r` allowed).
-pub fn is_import_header(line: &str) -> bool {
-    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
-    line.strip_suffix('\r').unwrap_or(line) == IMPORT_HEADER
 }
 
 /// The first line must be the import header.

@@ -15,8 +15,6 @@ mod products;
 mod users;
 pub mod validation;
 
-pub use jobs::{IMPORT_HEADER, is_import_header};
-
 use std::sync::Arc;
 
 use mercado_core::Clock;
@@ -45,7 +43,7 @@ pub struct State<S> {
     /// reports it.
     pub broker: Option<BrokerCheck>,
     /// The worker this process runs, if any: readiness and metrics report how it does.
-    pub worker: Option<Arc<crate::worker::Liveness>>,
+    pub worker: Option<Arc<mercado_worker::Liveness>>,
 }
 
 /// A readiness check of the broker, chosen at start (hence `dyn`: the API stays generic

@@ -5,13 +5,11 @@
 //! its holder's session ends).
 #![cfg(any(feature = "postgres", feature = "mysql"))]
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::support::{KillOnDrop, http, start};
 use mercado_sql::{Dialect, Executor, Kind, MigrationError, migrate, migrate_with_lock_wait};
-use support::{KillOnDrop, http, start};
 
 /// How many processes (or pools) migrate at once.
 const RACERS: usize = 6;

@@ -5,9 +5,7 @@ use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-mod support;
-
-use support::{BIN, KillOnDrop, http, start};
+use super::support::{BIN, KillOnDrop, http, start};
 
 fn mercado(dir: &tempfile::TempDir, args: &[&str], stdin: Option<&str>) -> Output {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());

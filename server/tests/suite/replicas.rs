@@ -2,13 +2,11 @@
 //! they must agree on (revoked tokens, failed logins, stock) lives in the database.
 #![cfg(feature = "postgres")]
 
-mod support;
-
 use std::sync::Arc;
 
+use super::support::{KillOnDrop, http, start};
 use serde_json::{Value, json};
 use sqlx::Connection;
-use support::{KillOnDrop, http, start};
 
 /// A database of this test's own on the PostgreSQL server the suite uses; dropped at the end.
 struct Database {

@@ -8,17 +8,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
 
-use mercado_core::delivery::{Delivery, EventSource, OutboxSource, Settle, TransportError};
+use mercado_core::delivery::{Delivery, EventSource, Settle, TransportError};
 use mercado_core::notify::{MailError, Mailer, Notice, Notifier};
 use mercado_core::ports::{Claim, OutboxRepository};
 use mercado_core::{Clock, SystemClock};
 use mercado_server::Settings;
 use mercado_server::startup::mailer;
-use mercado_server::worker::{Health, Liveness, Timing, consume};
 use mercado_sql::SqlStore;
 use mercado_sqlx::sqlite::SqliteExecutor;
 use mercado_tests::smtp::{SmtpSink, recipients};
 use mercado_tests::{ADMIN_EMAIL, Backend, TestApp, connect, spawn_app_with};
+use mercado_worker::{Health, Liveness, OutboxSource, Timing, consume};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
 

@@ -1,7 +1,6 @@
 //! The broker stops while orders are placed: the orders still succeed, readiness says 503,
 //! the events wait in the outbox, and once the broker is back every mail arrives exactly
-//! once. This is its own test binary (cargo runs test binaries one at a time, so no other
-//! test sees the broker down), and its tests take turns.
+//! once.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -11,9 +10,6 @@ use mercado_tests::smtp::{SmtpSink, recipients};
 use mercado_tests::{ADMIN_EMAIL, Backend, conformance, spawn_app_with};
 
 conformance!(orders_placed_while_the_broker_is_down_mail_once_when_it_returns);
-
-/// One broker for every test here: they take turns stopping it.
-static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn broker_is_up() -> bool {
     Command::new("rabbitmqctl")
@@ -34,7 +30,7 @@ impl Drop for Restart {
 }
 
 async fn orders_placed_while_the_broker_is_down_mail_once_when_it_returns(backend: Backend) {
-    let _turn = TURN.lock().await;
+    let _turn = super::TURN.lock().await;
     let vhost = Vhost::create();
     let sink = SmtpSink::start();
     let (amqp, smtp) = (vhost.url(), sink.url());

@@ -1,0 +1,119 @@
+//! The database transport: the outbox itself, claimed under leases.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mercado_core::Clock;
+use mercado_core::delivery::{Delivery, EventSource, Settle, TransportError};
+use mercado_core::ports::{Claim, OutboxRepository, PARKED};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The database transport: events claimed from the outbox under a lease, so any number
+/// of consumers share it and a dead one's events return when its lease runs out.
+pub struct OutboxSource<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    claimer: Uuid,
+    lease: time::Duration,
+}
+
+impl<S> std::fmt::Debug for OutboxSource<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxSource")
+            .field("claimer", &self.claimer)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: OutboxRepository> OutboxSource<S> {
+    /// A consumer of `store`'s outbox whose claims hold for `lease`.
+    pub fn new(store: S, clock: Arc<dyn Clock>, lease: time::Duration) -> Self {
+        Self {
+            store,
+            clock,
+            claimer: Uuid::now_v7(),
+            lease,
+        }
+    }
+
+    async fn settle_one(&self, id: Uuid, how: Settle) -> Result<(), TransportError> {
+        match how {
+            Settle::Done => {
+                let held = self
+                    .store
+                    .complete_event(id, self.claimer, self.clock.now())
+                    .await?;
+                held.then_some(()).ok_or_else(lease_lost)
+            }
+            Settle::Retry { at, error } => self.put_back(id, at, &error).await,
+            Settle::Park { error } => self.put_back(id, PARKED, &error).await,
+            Settle::Release => {
+                self.put_back(id, self.clock.now(), "released by a stopping consumer")
+                    .await
+            }
+        }
+    }
+
+    async fn put_back(
+        &self,
+        id: Uuid,
+        at: OffsetDateTime,
+        why: &str,
+    ) -> Result<(), TransportError> {
+        let held = self.store.retry_event(id, self.claimer, at, why).await?;
+        held.then_some(()).ok_or_else(lease_lost)
+    }
+}
+
+/// The lease ran out while the event was handled: another consumer has it now (and the
+/// handler's idempotency keeps the effect single).
+fn lease_lost() -> TransportError {
+    TransportError("lease ran out; another consumer has the event".into())
+}
+
+impl<S: OutboxRepository + 'static> EventSource for OutboxSource<S> {
+    type Receipt = ();
+
+    async fn receive(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery<()>>, TransportError> {
+        let now = self.clock.now();
+        let claim = Claim {
+            claimer: self.claimer,
+            limit: max,
+            now,
+            until: now + self.lease,
+        };
+        let claimed = self.store.claim_events(&claim).await?;
+        if claimed.is_empty() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(claimed
+            .into_iter()
+            .map(|c| Delivery {
+                event: c.event,
+                attempts: c.attempts,
+                receipt: (),
+            })
+            .collect())
+    }
+
+    /// Settles the batch's rows at once: each is its own small transaction, so the
+    /// database commits them together rather than one after another.
+    async fn settle(
+        &mut self,
+        settled: Vec<(Delivery<()>, Settle)>,
+    ) -> Vec<Result<(), TransportError>> {
+        let this = &*self;
+        futures_util::future::join_all(
+            settled
+                .into_iter()
+                .map(|(delivery, how)| this.settle_one(delivery.event.id, how)),
+        )
+        .await
+    }
+}

@@ -1,0 +1,14 @@
+//! The conformance suite: every module runs against real databases, a real broker, a
+//! real SMTP conversation and a real server over HTTP. One binary, so the server and
+//! harness are linked once.
+
+mod api;
+mod broker;
+mod concurrency;
+mod jobs;
+mod mail;
+mod metrics;
+mod outbox;
+mod passlib;
+mod queries;
+mod worker;

@@ -21,12 +21,42 @@ use crate::notify::NotifyError;
 
 /// Why a transport could not hand out, settle or take events; trying later may work.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct TransportError(pub String);
+#[error("{message}")]
+pub struct TransportError {
+    message: String,
+    /// What failed beneath (the store's or the broker client's error), shared because a
+    /// transport error is reported for every event of a batch.
+    #[source]
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl TransportError {
+    /// An error with nothing beneath it.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error met while `doing`, caused by `error`.
+    pub fn caused_by(
+        doing: impl std::fmt::Display,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: format!("{doing}: {error}"),
+            source: Some(std::sync::Arc::new(error)),
+        }
+    }
+}
 
 impl From<StoreError> for TransportError {
     fn from(e: StoreError) -> Self {
-        Self(e.to_string())
+        Self {
+            message: e.to_string(),
+            source: Some(std::sync::Arc::new(e)),
+        }
     }
 }
 
@@ -138,12 +168,7 @@ mod tests {
     #[test]
     fn failures_are_retried_later_unless_permanent_or_too_many() {
         let now = time::macros::datetime!(2026-01-01 00:00 UTC);
-        let mail = |transient| {
-            NotifyError::Mail(MailError {
-                transient,
-                message: "550 no such user".into(),
-            })
-        };
+        let mail = |transient| NotifyError::Mail(MailError::new(transient, "550 no such user"));
         assert_eq!(
             after_failure(&mail(true), 3, now),
             Settle::Retry {

@@ -1,5 +1,8 @@
 //! The error every repository port shares.
 
+/// Any error, as a cause kept inside another.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// What a store can report, whatever the database behind it.
 ///
 /// Constraint names (`uq_users_email`, `ck_products_stock`) are the vocabulary shared by
@@ -15,13 +18,13 @@ pub enum StoreError {
     },
     /// The database cannot be reached, or did not answer in time.
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BoxError),
     /// A stored value does not parse as the domain type it must be (corrupt data).
     #[error("stored data is invalid: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] BoxError),
     /// Anything else the database reported; a bug or an operational problem.
     #[error("database error: {0}")]
-    Other(String),
+    Other(#[source] BoxError),
 }
 
 impl StoreError {

@@ -18,4 +18,4 @@ pub mod ports;
 pub mod service;
 
 pub use clock::{Clock, SystemClock};
-pub use error::StoreError;
+pub use error::{BoxError, StoreError};

@@ -83,6 +83,33 @@ pub struct MailError {
     pub transient: bool,
     /// What went wrong; never a password.
     pub message: String,
+    /// The mail client's or the file system's error beneath, if any.
+    #[source]
+    pub source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl MailError {
+    /// An error with nothing beneath it.
+    pub fn new(transient: bool, message: impl Into<String>) -> Self {
+        Self {
+            transient,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error met while `doing`, caused by `error`.
+    pub fn caused_by(
+        transient: bool,
+        doing: impl std::fmt::Display,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            transient,
+            message: format!("{doing}: {error}"),
+            source: Some(std::sync::Arc::new(error)),
+        }
+    }
 }
 
 /// Sends rendered notices: over SMTP, into files, or anywhere else.

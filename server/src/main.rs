@@ -45,6 +45,11 @@ enum Command {
     },
 }
 
+/// An error and its causes on one line, as the CLI prints it.
+fn said(error: impl std::error::Error + 'static) -> String {
+    mercado_server::problem::chain(&error)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -77,32 +82,29 @@ async fn run(command: Command) -> Result<(), String> {
         return healthcheck(addr).await;
     }
     if let Command::Openapi = command {
-        println!(
-            "{}",
-            startup::openapi_json().await.map_err(|e| e.to_string())?
-        );
+        println!("{}", startup::openapi_json().await.map_err(said)?);
         return Ok(());
     }
-    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    let settings = Settings::from_env().map_err(said)?;
     match command {
         Command::Serve => {
-            let app = App::build(settings).await.map_err(|e| e.to_string())?;
-            app.run(shutdown_signal()).await.map_err(|e| e.to_string())
+            let app = App::build(settings).await.map_err(said)?;
+            app.run(shutdown_signal()).await.map_err(said)
         }
         Command::Worker => {
-            let store = AnyStore::open(&settings).await.map_err(|e| e.to_string())?;
-            store.migrate().await.map_err(|e| e.to_string())?;
-            let broker = startup::broker(&settings).map_err(|e| e.to_string())?;
+            let store = AnyStore::open(&settings).await.map_err(said)?;
+            store.migrate().await.map_err(said)?;
+            let broker = startup::broker(&settings).map_err(said)?;
             let worker = store
                 .spawn_worker(&settings, broker.as_ref(), startup::liveness(&settings))
-                .map_err(|e| e.to_string())?;
+                .map_err(said)?;
             worker.run_until(shutdown_signal()).await;
             store.close().await;
             Ok(())
         }
         Command::Migrate => {
-            let store = AnyStore::open(&settings).await.map_err(|e| e.to_string())?;
-            let applied = store.migrate().await.map_err(|e| e.to_string())?;
+            let store = AnyStore::open(&settings).await.map_err(said)?;
+            let applied = store.migrate().await.map_err(said)?;
             store.close().await;
             println!("{applied} migration(s) applied");
             Ok(())
@@ -110,17 +112,14 @@ async fn run(command: Command) -> Result<(), String> {
         Command::CreateSuperuser { email } => {
             let email = Email::parse(&email).map_err(|e| format!("--email {e}"))?;
             let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| e.to_string())?;
+            std::io::stdin().lock().read_line(&mut line).map_err(said)?;
             let password = Password::parse(line.trim_end_matches(['\r', '\n']))
                 .map_err(|e| format!("password {e}"))?;
-            let store = AnyStore::open(&settings).await.map_err(|e| e.to_string())?;
-            store.migrate().await.map_err(|e| e.to_string())?;
+            let store = AnyStore::open(&settings).await.map_err(said)?;
+            store.migrate().await.map_err(said)?;
             let created = startup::create_superuser(&store, &settings, email.clone(), password)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(said)?;
             store.close().await;
             if created {
                 println!("superuser {email} created");

@@ -181,14 +181,7 @@ impl Problem {
 
     /// 500, after logging the cause chain. The body says nothing about the cause.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
-        let mut chain = cause.to_string();
-        let mut source = cause.source();
-        while let Some(s) = source {
-            chain.push_str(": ");
-            chain.push_str(&s.to_string());
-            source = s.source();
-        }
-        tracing::error!(error = %chain, "internal error");
+        tracing::error!(error = %chain(cause), "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -503,9 +496,37 @@ impl From<CancelOrderError> for Problem {
     }
 }
 
+/// An error and its causes, one `: ` apart; a cause whose text its parent already ends
+/// with (`database error: connection reset` over `connection reset`) is not repeated.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.ends_with(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chain_names_every_cause_once() {
+        let io = std::io::Error::other("connection reset");
+        let store = mercado_core::StoreError::Unavailable(Box::new(io));
+        assert_eq!(chain(&store), "database unavailable: connection reset");
+        let wrapped = mercado_core::StoreError::Other(Box::new(store));
+        assert_eq!(
+            chain(&wrapped),
+            "database error: database unavailable: connection reset"
+        );
+    }
 
     #[test]
     fn unavailable_problems_carry_retry_after() {

@@ -50,7 +50,7 @@ pub enum StartupError {
     },
     /// The database could not be opened.
     #[error("cannot connect to the database: {0}")]
-    Connect(String),
+    Connect(#[source] mercado_core::BoxError),
     /// Migrating failed.
     #[error(transparent)]
     Migrate(#[from] mercado_sql::MigrationError),
@@ -131,34 +131,33 @@ impl AnyStore {
         let scheme = scheme_of(url);
         let feature =
             feature_for(&scheme).ok_or_else(|| StartupError::UnknownScheme(scheme.clone()))?;
-        let connect_error = |e: &dyn std::fmt::Display| StartupError::Connect(e.to_string());
         match feature {
             #[cfg(feature = "sqlite")]
             "sqlite" => {
                 let exec = mercado_sqlx::sqlite::connect(url, settings.db_max_connections)
                     .await
-                    .map_err(|e| connect_error(&e))?;
+                    .map_err(|e| StartupError::Connect(e.into()))?;
                 Ok(Self::Sqlite(SqlStore::new(exec)))
             }
             #[cfg(feature = "postgres")]
             "postgres" => {
                 let exec = mercado_sqlx::postgres::connect(url, settings.db_max_connections)
                     .await
-                    .map_err(|e| connect_error(&e))?;
+                    .map_err(|e| StartupError::Connect(e.into()))?;
                 Ok(Self::Postgres(SqlStore::new(exec)))
             }
             #[cfg(feature = "mysql")]
             "mysql" => {
                 let exec = mercado_sqlx::mysql::connect(url, settings.db_max_connections)
                     .await
-                    .map_err(|e| connect_error(&e))?;
+                    .map_err(|e| StartupError::Connect(e.into()))?;
                 Ok(Self::MySql(SqlStore::new(exec)))
             }
             #[cfg(feature = "mssql")]
             "mssql" => {
                 let exec = mercado_tiberius::connect(url, settings.db_max_connections)
                     .await
-                    .map_err(|e| connect_error(&e))?;
+                    .map_err(|e| StartupError::Connect(e.into()))?;
                 Ok(Self::MsSql(SqlStore::new(exec)))
             }
             _ => Err(StartupError::FeatureMissing { scheme, feature }),

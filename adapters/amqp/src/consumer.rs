@@ -93,7 +93,7 @@ impl Consumer {
             }
             Ok(None) => {
                 self.session = None;
-                return Err(TransportError("broker: the consumer was cancelled".into()));
+                return Err(TransportError::new("broker: the consumer was cancelled"));
             }
         }
         // Whatever else has arrived already; an error waits for the next call.
@@ -153,7 +153,7 @@ impl Consumer {
         );
         let confirm = within("forwarding", published).await?;
         taken(within("confirming", confirm).await?)
-            .map_err(|e| TransportError(format!("{e} (forwarding to `{queue}`)")))
+            .map_err(|e| TransportError::caused_by(format_args!("forwarding to `{queue}`"), e))
     }
 
     /// The delay queue for `delay` (rounded up to whole seconds, at least one), declared

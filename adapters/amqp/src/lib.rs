@@ -124,7 +124,7 @@ impl Broker {
             Connection::connect_uri((*self.uri).clone(), properties),
         )
         .await
-        .map_err(|_| TransportError("broker: connecting timed out".into()))?
+        .map_err(|_| TransportError::new("broker: connecting timed out"))?
         .map_err(failed("connecting"))?;
         tracing::info!(host = %self.uri.authority.host, vhost = %self.uri.vhost, "connected to the broker");
         let channel = connection
@@ -164,7 +164,7 @@ async fn within<T>(
 ) -> Result<T, TransportError> {
     tokio::time::timeout(CONNECT_TIMEOUT, step)
         .await
-        .map_err(|_| TransportError(format!("broker: {doing}: no answer in time")))?
+        .map_err(|_| TransportError::new(format!("broker: {doing}: no answer in time")))?
         .map_err(failed(doing))
 }
 
@@ -173,17 +173,17 @@ async fn within<T>(
 fn taken(confirmation: Confirmation) -> Result<(), TransportError> {
     match confirmation {
         Confirmation::Ack(None) => Ok(()),
-        Confirmation::Ack(Some(returned)) => Err(TransportError(format!(
+        Confirmation::Ack(Some(returned)) => Err(TransportError::new(format!(
             "broker: no queue took the event ({})",
             returned.reply_text
         ))),
-        _ => Err(TransportError("broker: refused the event".into())),
+        _ => Err(TransportError::new("broker: refused the event")),
     }
 }
 
 /// Maps a lapin error to a transport error naming what was being done.
 fn failed(doing: &'static str) -> impl Fn(lapin::Error) -> TransportError {
-    move |e| TransportError(format!("broker: {doing}: {e}"))
+    move |e| TransportError::caused_by(format_args!("broker: {doing}"), e)
 }
 
 /// Declares the exchange and the consumer's queues, with publisher confirms on.

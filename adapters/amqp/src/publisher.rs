@@ -60,7 +60,7 @@ impl Publisher {
                 Ok(confirm) => match tokio::time::timeout_at(deadline, confirm).await {
                     Ok(Ok(confirmation)) => taken(confirmation),
                     Ok(Err(e)) => Err(failed("confirming")(e)),
-                    Err(_) => Err(TransportError("broker: no confirm in time".into())),
+                    Err(_) => Err(TransportError::new("broker: no confirm in time")),
                 },
                 Err(e) => Err(e),
             });
@@ -77,8 +77,9 @@ async fn publish(
     channel: &Channel,
     event: &Event,
 ) -> Result<lapin::PublisherConfirm, TransportError> {
-    let body = serde_json::to_vec(event)
-        .map_err(|e| TransportError(format!("event {} not serialisable: {e}", event.id)))?;
+    let body = serde_json::to_vec(event).map_err(|e| {
+        TransportError::caused_by(format_args!("event {} not serialisable", event.id), e)
+    })?;
     let kind = event.payload.kind();
     let timestamp = u64::try_from(event.occurred_at.unix_timestamp()).unwrap_or(0);
     let properties = BasicProperties::default()

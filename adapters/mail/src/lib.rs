@@ -33,10 +33,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
 );
 
 fn permanent(message: impl std::fmt::Display) -> MailError {
-    MailError {
-        transient: false,
-        message: message.to_string(),
-    }
+    MailError::new(false, message.to_string())
 }
 
 /// Renders notices into MIME messages.
@@ -160,11 +157,8 @@ impl Mailer for SmtpMailer {
             .send(message)
             .await
             .map(drop)
-            .map_err(|e| MailError {
-                // Refused for good (5xx) is permanent; connection trouble and 4xx are not.
-                transient: !e.is_permanent(),
-                message: e.to_string(),
-            })
+            // Refused for good (5xx) is permanent; connection trouble and 4xx are not.
+            .map_err(|e| MailError::caused_by(!e.is_permanent(), "sending over SMTP", e))
     }
 }
 
@@ -188,10 +182,7 @@ impl FileMailer {
 impl Mailer for FileMailer {
     async fn send(&self, notice: &Notice) -> Result<(), MailError> {
         let message = self.renderer.render(notice)?;
-        let io = |e: std::io::Error| MailError {
-            transient: true,
-            message: format!("{}: {e}", self.dir.display()),
-        };
+        let io = |e: std::io::Error| MailError::caused_by(true, self.dir.display(), e);
         tokio::fs::create_dir_all(&self.dir).await.map_err(io)?;
         let name = format!(
             "{}.{}.eml",

@@ -1,5 +1,7 @@
 //! Database errors as executors report them, and their mapping to [`StoreError`].
 
+use std::sync::Arc;
+
 use mercado_core::StoreError;
 
 use crate::Dialect;
@@ -26,9 +28,8 @@ pub enum DbErrorKind {
     Other,
 }
 
-/// A driver error, classified by the executor.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
+/// A driver error, classified by the executor, with the driver's own error as its source.
+#[derive(Debug, Clone)]
 pub struct DbError {
     /// The classification.
     pub kind: DbErrorKind,
@@ -36,15 +37,45 @@ pub struct DbError {
     pub constraint: Option<String>,
     /// The driver's message.
     pub message: String,
+    /// The driver's error (shared: a `DbError` is cloned into retries and logs).
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DbError {
+    /// The driver's error itself (not the `Arc` around it), so callers can downcast it.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl DbError {
-    /// An error of `kind` with a message.
+    /// An error of `kind` with a message and no cause beneath it.
     pub fn new(kind: DbErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             constraint: None,
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error of `kind` caused by the driver's `error`, whose text is the message.
+    pub fn caused_by(
+        kind: DbErrorKind,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: error.to_string(),
+            source: Some(Arc::new(error)),
+            ..Self::new(kind, "")
         }
     }
 
@@ -73,9 +104,9 @@ impl DbError {
                 StoreError::Conflict { constraint }
             }
             DbErrorKind::Unavailable | DbErrorKind::InDoubt => {
-                StoreError::Unavailable(self.message)
+                StoreError::Unavailable(Box::new(self))
             }
-            DbErrorKind::Retryable | DbErrorKind::Other => StoreError::Other(self.message),
+            DbErrorKind::Retryable | DbErrorKind::Other => StoreError::Other(Box::new(self)),
         }
     }
 }
@@ -99,9 +130,8 @@ mod tests {
     #[test]
     fn violations_become_conflicts_named_by_constraint() {
         let err = DbError {
-            kind: DbErrorKind::UniqueViolation,
             constraint: Some("uq_users_email".into()),
-            message: "duplicate".into(),
+            ..DbError::new(DbErrorKind::UniqueViolation, "duplicate")
         };
         assert!(
             err.into_store_error(Dialect::Postgres)

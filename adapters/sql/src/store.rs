@@ -1033,7 +1033,7 @@ impl<E: Executor> StoreHealth for SqlStore<E> {
 }
 
 fn corrupt(what: &str) -> impl Fn(&dyn std::fmt::Display) -> StoreError + '_ {
-    move |e| StoreError::Corrupt(format!("{what}: {e}"))
+    move |e| StoreError::Corrupt(format!("{what}: {e}").into())
 }
 
 fn money(row: &Row, i: usize) -> Result<Money, StoreError> {
@@ -1101,7 +1101,7 @@ fn orders_from_rows(rows: &[Row]) -> Result<Vec<Order>, StoreError> {
                 id,
                 user_id: UserId::from_uuid(row.uuid(1)?),
                 status: OrderStatus::parse(&status)
-                    .ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
+                    .ok_or_else(|| StoreError::Corrupt(format!("status {status}").into()))?,
                 lines: Vec::new(),
                 created_at: row.time(3)?,
                 updated_at: row.time(4)?,

@@ -122,7 +122,7 @@ impl Row {
 }
 
 fn corrupt(i: usize, what: &str) -> StoreError {
-    StoreError::Corrupt(format!("column {i}: {what}"))
+    StoreError::Corrupt(format!("column {i}: {what}").into())
 }
 
 #[cfg(test)]

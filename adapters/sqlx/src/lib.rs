@@ -157,29 +157,36 @@ pub struct SqlxTransaction<DB: Database>(sqlx::Transaction<'static, DB>);
 
 fn classify<DB: Backend>(err: sqlx::Error) -> DbError {
     use sqlx::error::ErrorKind as K;
-    match &err {
-        sqlx::Error::Database(db) => {
-            let kind = match db.kind() {
-                K::UniqueViolation => DbErrorKind::UniqueViolation,
-                K::CheckViolation => DbErrorKind::CheckViolation,
-                K::ForeignKeyViolation => DbErrorKind::ForeignKeyViolation,
-                _ if db.code().is_some_and(|c| DB::is_retryable(&c)) => DbErrorKind::Retryable,
-                _ if DB::is_unavailable(db.as_ref()) => DbErrorKind::Unavailable,
-                _ => DbErrorKind::Other,
-            };
-            DbError {
-                kind,
-                constraint: db.constraint().map(str::to_owned),
-                message: db.message().to_owned(),
-            }
-        }
+    let kind = match &err {
+        sqlx::Error::Database(db) => match db.kind() {
+            K::UniqueViolation => DbErrorKind::UniqueViolation,
+            K::CheckViolation => DbErrorKind::CheckViolation,
+            K::ForeignKeyViolation => DbErrorKind::ForeignKeyViolation,
+            _ if db.code().is_some_and(|c| DB::is_retryable(&c)) => DbErrorKind::Retryable,
+            _ if DB::is_unavailable(db.as_ref()) => DbErrorKind::Unavailable,
+            _ => DbErrorKind::Other,
+        },
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => DbError::new(DbErrorKind::Unavailable, err.to_string()),
-        _ => DbError::new(DbErrorKind::Other, err.to_string()),
+        | sqlx::Error::WorkerCrashed => DbErrorKind::Unavailable,
+        _ => DbErrorKind::Other,
+    };
+    let (constraint, message) = match &err {
+        sqlx::Error::Database(db) => (
+            db.constraint().map(str::to_owned),
+            Some(db.message().to_owned()),
+        ),
+        _ => (None, None),
+    };
+    let mut error = DbError::caused_by(kind, err);
+    error.constraint = constraint;
+    // The server's own words, without sqlx's prefix: constraint names are read from them.
+    if let Some(message) = message {
+        error.message = message;
     }
+    error
 }
 
 fn query<'q, DB: Backend>(sql: &'q str, params: &'q [Value]) -> Query<'q, DB, Args<'q, DB>> {

@@ -67,6 +67,11 @@ async fn a_closed_pool_is_reported_unavailable() {
         store.user_by_id(UserId::generate()).await,
         Err(StoreError::Unavailable(_))
     ));
+    // The cause is kept: the classified error, then sqlx's own.
+    let error = store.ping().await.unwrap_err();
+    let classified = std::error::Error::source(&error).expect("a cause");
+    let driver = classified.source().expect("the driver's error");
+    assert!(driver.downcast_ref::<sqlx::Error>().is_some(), "{driver:?}");
 }
 
 #[tokio::test]

@@ -8,9 +8,9 @@ pub(crate) fn classify(err: &tiberius::error::Error) -> DbError {
     match err {
         E::Server(token) => server_error(token.code(), token.message()),
         E::Io { .. } | E::Tls(_) | E::Routing { .. } => {
-            DbError::new(DbErrorKind::Unavailable, err.to_string())
+            DbError::caused_by(DbErrorKind::Unavailable, err.clone())
         }
-        _ => DbError::new(DbErrorKind::Other, err.to_string()),
+        _ => DbError::caused_by(DbErrorKind::Other, err.clone()),
     }
 }
 

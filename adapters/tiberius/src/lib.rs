@@ -124,7 +124,7 @@ impl MsExecutor {
             return Err(DbError::new(DbErrorKind::Unavailable, "the pool is closed"));
         }
         self.pool.get_owned().await.map_err(|e| match e {
-            RunError::User(e) => DbError::new(DbErrorKind::Unavailable, e.to_string()),
+            RunError::User(e) => DbError::caused_by(DbErrorKind::Unavailable, e),
             RunError::TimedOut => DbError::new(
                 DbErrorKind::Unavailable,
                 "timed out waiting for a SQL Server connection",
@@ -178,7 +178,7 @@ impl Executor for MsExecutor {
             .test_on_check_out(false);
         open(self.config.clone(), builder)
             .await
-            .map_err(|e| DbError::new(DbErrorKind::Unavailable, e.to_string()))
+            .map_err(|e| DbError::caused_by(DbErrorKind::Unavailable, e))
     }
 }
 

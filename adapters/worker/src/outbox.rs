@@ -70,7 +70,7 @@ impl<S: OutboxRepository> OutboxSource<S> {
 /// The lease ran out while the event was handled: another consumer has it now (and the
 /// handler's idempotency keeps the effect single).
 fn lease_lost() -> TransportError {
-    TransportError("lease ran out; another consumer has the event".into())
+    TransportError::new("lease ran out; another consumer has the event")
 }
 
 impl<S: OutboxRepository + 'static> EventSource for OutboxSource<S> {

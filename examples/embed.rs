@@ -30,20 +30,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ServiceConfig::default(),
     );
 
+    // Sign-up never makes a superuser; the first one is made like this (as
+    // MERCADO_FIRST_SUPERUSER_* does for the server).
+    commands
+        .ensure_superuser(
+            Email::parse("Admin@Example.com")?,
+            Password::parse("correct horse battery")?,
+        )
+        .await?;
     let admin = commands
-        .sign_up(NewUser {
-            email: Email::parse("Admin@Example.com")?,
-            password: Password::parse("correct horse battery")?,
-            full_name: None,
-            is_superuser: true,
-        })
+        .log_in("admin@example.com", "correct horse battery")
         .await?;
     commands
         .sign_up(NewUser {
             email: Email::parse("buyer@example.com")?,
             password: Password::parse("another fine password")?,
             full_name: None,
-            is_superuser: false,
         })
         .await?;
     let buyer = commands

@@ -348,6 +348,12 @@ pub fn from_error(err: poem::Error) -> Problem {
 
 // Domain errors → problems: the one mapping from service outcomes to statuses.
 
+impl From<mercado_core::domain::SuperuserRequired> for Problem {
+    fn from(e: mercado_core::domain::SuperuserRequired) -> Self {
+        Self::forbidden(e.to_string())
+    }
+}
+
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
         match e {

@@ -23,6 +23,6 @@ pub use order::{NewOrderLine, Order, OrderLine, OrderLines, OrderLinesError, Ord
 pub use page::{Page, PageError, Paged};
 pub use product::{NewProduct, Product, ProductPatch, ProductQuery};
 pub use text::{Description, FullName, ProductName, SearchText, TextError, is_one_line};
-pub use user::{Actor, NewUser, User, UserPatch};
+pub use user::{Actor, NewUser, SuperuserRequired, User, UserPatch};
 
 pub use crate::password::{Password, PasswordError, PasswordHash};

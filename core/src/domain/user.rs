@@ -45,8 +45,6 @@ pub struct NewUser {
     pub password: crate::password::Password,
     /// The display name, if any.
     pub full_name: Option<FullName>,
-    /// Whether the new user is a superuser (only from trusted callers).
-    pub is_superuser: bool,
 }
 
 /// A change to a user. `None` leaves a field as it is; `Some(None)` clears the name.
@@ -60,19 +58,45 @@ pub struct UserPatch {
     pub is_superuser: Option<bool>,
 }
 
-/// The authenticated caller of a service.
+/// The authenticated caller of a service: made only from a stored [`User`]
+/// ([`User::actor`]), so a caller cannot claim rights it was not given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Actor {
-    /// Who.
-    pub user_id: UserId,
-    /// Whether they may act on everyone's data.
-    pub is_superuser: bool,
+    user_id: UserId,
+    is_superuser: bool,
 }
 
+/// An operation for superusers was asked for by someone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("superuser required")]
+pub struct SuperuserRequired;
+
 impl Actor {
+    /// Who.
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+
+    /// Whether they may act on everyone's data.
+    pub fn is_superuser(&self) -> bool {
+        self.is_superuser
+    }
+
     /// Whether this actor may see or change something owned by `owner`.
     pub fn may_access(&self, owner: UserId) -> bool {
         self.is_superuser || self.user_id == owner
+    }
+
+    /// The one rule for superusers-only operations, for services and handlers alike.
+    ///
+    /// # Errors
+    /// [`SuperuserRequired`] unless this actor is a superuser.
+    pub fn require_superuser(&self) -> Result<(), SuperuserRequired> {
+        if self.is_superuser {
+            Ok(())
+        } else {
+            Err(SuperuserRequired)
+        }
     }
 }
 
@@ -98,5 +122,7 @@ mod tests {
         assert!(me.may_access(owner));
         assert!(!other.may_access(owner));
         assert!(admin.may_access(owner));
+        assert_eq!(me.require_superuser(), Err(SuperuserRequired));
+        assert_eq!(admin.require_superuser(), Ok(()));
     }
 }

@@ -164,13 +164,18 @@ impl<S: Store> Commands<S> {
         self.ctx.clock.now()
     }
 
-    /// Signs a user up (active, not a superuser unless `new.is_superuser`), recording
+    /// Signs a user up, active and never a superuser (superusers are made by
+    /// [`Commands::ensure_superuser`] at start, or promoted by one), recording
     /// `UserCreated`.
     ///
     /// # Errors
     /// [`SignUpError::EmailTaken`] when the email is registered, even under a concurrent
     /// sign-up with the same email.
     pub async fn sign_up(&self, new: NewUser) -> Result<User, SignUpError> {
+        self.create_user(new, false).await
+    }
+
+    async fn create_user(&self, new: NewUser, is_superuser: bool) -> Result<User, SignUpError> {
         let now = self.now();
         let user = User {
             id: UserId::generate(),
@@ -178,7 +183,7 @@ impl<S: Store> Commands<S> {
             full_name: new.full_name,
             password_hash: self.ctx.hasher.hash(&new.password).await,
             is_active: true,
-            is_superuser: new.is_superuser,
+            is_superuser,
             created_at: now,
             updated_at: now,
         };
@@ -207,9 +212,8 @@ impl<S: Store> Commands<S> {
             email,
             password,
             full_name: None,
-            is_superuser: true,
         };
-        match self.sign_up(new).await {
+        match self.create_user(new, true).await {
             Ok(_) => Ok(true),
             Err(SignUpError::EmailTaken) => Ok(false),
             Err(SignUpError::Store(e)) => Err(e),
@@ -300,7 +304,7 @@ impl<S: Store> Commands<S> {
             let user = self
                 .ctx
                 .store
-                .user_by_id(actor.user_id)
+                .user_by_id(actor.user_id())
                 .await?
                 .ok_or(UpdateOwnProfileError::NotFound)?;
             if self.ctx.hasher.verify(current, &user.password_hash).await == Verification::Invalid {
@@ -309,7 +313,7 @@ impl<S: Store> Commands<S> {
             let hash = self.ctx.hasher.hash(new).await;
             self.ctx
                 .store
-                .set_password_hash(actor.user_id, &hash, now)
+                .set_password_hash(actor.user_id(), &hash, now)
                 .await?;
         }
         let patch = UserPatch {
@@ -318,7 +322,7 @@ impl<S: Store> Commands<S> {
         };
         self.ctx
             .store
-            .update_user(actor.user_id, &patch, now)
+            .update_user(actor.user_id(), &patch, now)
             .await?
             .ok_or(UpdateOwnProfileError::NotFound)
     }
@@ -333,9 +337,7 @@ impl<S: Store> Commands<S> {
         id: UserId,
         patch: UserPatch,
     ) -> Result<User, UpdateUserError> {
-        if !actor.is_superuser {
-            return Err(UpdateUserError::Forbidden);
-        }
+        actor.require_superuser()?;
         self.ctx
             .store
             .update_user(id, &patch, self.now())
@@ -352,9 +354,7 @@ impl<S: Store> Commands<S> {
         actor: Actor,
         new: NewProduct,
     ) -> Result<Product, CreateProductError> {
-        if !actor.is_superuser {
-            return Err(CreateProductError::Forbidden);
-        }
+        actor.require_superuser()?;
         let product = Product::create(new, self.now());
         self.ctx.store.insert_product(&product).await?;
         Ok(product)
@@ -367,7 +367,7 @@ impl<S: Store> Commands<S> {
     /// # Errors
     /// [`ImportError::Forbidden`] for anyone else.
     pub fn start_import(&self, actor: Actor) -> Result<JobId, ImportError> {
-        if actor.is_superuser {
+        if actor.is_superuser() {
             Ok(JobId::generate())
         } else {
             Err(ImportError::Forbidden)
@@ -425,9 +425,7 @@ impl<S: Store> Commands<S> {
         id: ProductId,
         patch: ProductPatch,
     ) -> Result<Product, UpdateProductError> {
-        if !actor.is_superuser {
-            return Err(UpdateProductError::Forbidden);
-        }
+        actor.require_superuser()?;
         let threshold = self.ctx.config.low_stock_threshold;
         self.ctx
             .store
@@ -445,9 +443,7 @@ impl<S: Store> Commands<S> {
         actor: Actor,
         id: ProductId,
     ) -> Result<(), DeleteProductError> {
-        if !actor.is_superuser {
-            return Err(UpdateProductError::Forbidden);
-        }
+        actor.require_superuser()?;
         if self.ctx.store.delete_product(id).await? {
             Ok(())
         } else {
@@ -466,7 +462,7 @@ impl<S: Store> Commands<S> {
     ) -> Result<Order, PlaceOrderError> {
         let order = PlaceOrder {
             id: OrderId::generate(),
-            user_id: actor.user_id,
+            user_id: actor.user_id(),
             lines,
             now: self.now(),
             low_stock_threshold: self.ctx.config.low_stock_threshold,

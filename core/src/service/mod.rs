@@ -64,3 +64,21 @@ pub fn services<S: crate::ports::Store>(
     });
     (Commands::new(context.clone()), Queries::new(context))
 }
+
+/// A superusers-only operation refused: each command's `Forbidden`.
+macro_rules! forbidden_from_superuser_required {
+    ($($error:ty),+) => {$(
+        impl From<crate::domain::SuperuserRequired> for $error {
+            fn from(_: crate::domain::SuperuserRequired) -> Self {
+                Self::Forbidden
+            }
+        }
+    )+};
+}
+
+forbidden_from_superuser_required!(
+    commands::UpdateUserError,
+    commands::CreateProductError,
+    commands::UpdateProductError,
+    queries::AccessError
+);

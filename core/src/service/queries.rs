@@ -108,9 +108,7 @@ impl<S: Store> Queries<S> {
     /// # Errors
     /// [`AccessError::Forbidden`] for others.
     pub async fn users(&self, actor: Actor, page: Page) -> Result<Paged<User>, AccessError> {
-        if !actor.is_superuser {
-            return Err(AccessError::Forbidden);
-        }
+        actor.require_superuser()?;
         Ok(self.ctx.store.list_users(page).await?)
     }
 
@@ -143,9 +141,7 @@ impl<S: Store> Queries<S> {
     /// # Errors
     /// [`AccessError::Forbidden`] for anyone else, [`AccessError::NotFound`].
     pub async fn job(&self, actor: Actor, id: JobId) -> Result<Job, AccessError> {
-        if !actor.is_superuser {
-            return Err(AccessError::Forbidden);
-        }
+        actor.require_superuser()?;
         self.ctx
             .store
             .job_by_id(id)
@@ -176,17 +172,20 @@ impl<S: Store> Queries<S> {
         only_user: Option<UserId>,
         page: Page,
     ) -> Result<Paged<Order>, StoreError> {
-        if actor.is_superuser {
+        if actor.is_superuser() {
             return self.ctx.store.list_orders(only_user, page).await;
         }
-        if only_user.is_some_and(|u| u != actor.user_id) {
+        if only_user.is_some_and(|u| u != actor.user_id()) {
             return Ok(Paged {
                 items: Vec::new(),
                 total: 0,
                 page,
             });
         }
-        self.ctx.store.list_orders(Some(actor.user_id), page).await
+        self.ctx
+            .store
+            .list_orders(Some(actor.user_id()), page)
+            .await
     }
 
     /// Whether the database answers.

@@ -128,9 +128,7 @@ impl<S: Store> ProductsApi<S> {
         body: Json<CreateProductIn>,
     ) -> Result<Created, Problem> {
         let actor = self.0.user(&auth).await?.actor();
-        if !actor.is_superuser {
-            return Err(Problem::forbidden("superuser required"));
-        }
+        actor.require_superuser()?;
         parse_fields! {
             name = "name" => ProductName::parse(&body.name.0),
             description = "description" => body.description.value().map(|d| Description::parse(&d.0)).transpose(),
@@ -167,9 +165,7 @@ impl<S: Store> ProductsApi<S> {
         body: Json<UpdateProductIn>,
     ) -> Result<Json<ProductOut>, Problem> {
         let actor = self.0.user(&auth).await?.actor();
-        if !actor.is_superuser {
-            return Err(Problem::forbidden("superuser required"));
-        }
+        actor.require_superuser()?;
         parse_fields! {
             name = "name" => settable(&body.name, |n| ProductName::parse(&n.0)),
             description = "description" => clearable(&body.description, |d| Description::parse(&d.0)),

@@ -70,7 +70,6 @@ impl<S: Store> UsersApi<S> {
                 email,
                 password,
                 full_name,
-                is_superuser: false,
             })
             .await?;
         let location = format!("/api/v1/users/{}", user.id);
@@ -161,9 +160,7 @@ impl<S: Store> UsersApi<S> {
         body: Json<UpdateUserIn>,
     ) -> Result<Json<UserOut>, Problem> {
         let actor = self.0.user(&auth).await?.actor();
-        if !actor.is_superuser {
-            return Err(Problem::forbidden("superuser required"));
-        }
+        actor.require_superuser()?;
         parse_fields! {
             full_name = "full_name" => clearable(&body.full_name, |n| FullName::parse(&n.0)),
             is_active = "is_active" => settable(&body.is_active, |b| Ok::<_, String>(*b)),

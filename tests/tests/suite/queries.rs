@@ -58,18 +58,14 @@ impl<E: Executor> Mercado<E> {
             Arc::new(SystemClock),
             ServiceConfig::default(),
         );
-        let mut mercado = Self {
+        let admin = sign_up(&commands, true).await;
+        Self {
             log,
             dialect,
             commands,
             queries,
-            admin: Actor {
-                user_id: mercado_core::domain::UserId::generate(),
-                is_superuser: true,
-            },
-        };
-        mercado.admin = mercado.user(true).await;
-        mercado
+            admin,
+        }
     }
 
     /// Runs `op` and returns its result with the statements it sent.
@@ -83,17 +79,7 @@ impl<E: Executor> Mercado<E> {
 
     /// Signs up a user.
     async fn user(&self, is_superuser: bool) -> Actor {
-        let new = NewUser {
-            email: Email::parse(&unique_email()).unwrap(),
-            password: Password::parse(&unique_password()).unwrap(),
-            full_name: None,
-            is_superuser,
-        };
-        let user = self.commands.sign_up(new).await.expect("signed up");
-        Actor {
-            user_id: user.id,
-            is_superuser,
-        }
+        sign_up(&self.commands, is_superuser).await
     }
 
     /// Creates `n` products named `<name> <no>` with `stock` units each.
@@ -122,6 +108,29 @@ impl<E: Executor> Mercado<E> {
 }
 
 /// One unit of each product.
+/// A new user's actor: signed up, or made a superuser as the server's first one is.
+async fn sign_up<S: mercado_core::ports::Store>(
+    commands: &mercado_core::service::Commands<S>,
+    superuser: bool,
+) -> Actor {
+    let (email, password) = (unique_email(), unique_password());
+    let (parsed, secret) = (
+        Email::parse(&email).unwrap(),
+        Password::parse(&password).unwrap(),
+    );
+    if superuser {
+        assert!(commands.ensure_superuser(parsed, secret).await.unwrap());
+        commands.log_in(&email, &password).await.unwrap().actor()
+    } else {
+        let new = NewUser {
+            email: parsed,
+            password: secret,
+            full_name: None,
+        };
+        commands.sign_up(new).await.expect("signed up").actor()
+    }
+}
+
 fn lines(products: &[ProductId]) -> OrderLines {
     let lines = products
         .iter()
@@ -240,7 +249,7 @@ async fn order_pages<E: Executor>(exec: E) {
         (
             "order page (superuser, one user's)",
             m.admin,
-            Some(customer.user_id),
+            Some(customer.user_id()),
             10,
         ),
         ("order page (own)", customer, None, 10),
@@ -434,10 +443,10 @@ async fn actor_resolving<E: Executor>(exec: E) {
     let (user, small) = m
         .measure(
             "resolve actor (2 users, no revoked tokens)",
-            m.queries.resolve_actor(customer.user_id, token),
+            m.queries.resolve_actor(customer.user_id(), token),
         )
         .await;
-    assert_eq!(user.expect("resolved").id, customer.user_id);
+    assert_eq!(user.expect("resolved").id, customer.user_id());
 
     for _ in 0..10 {
         m.user(false).await;
@@ -449,10 +458,10 @@ async fn actor_resolving<E: Executor>(exec: E) {
     let (user, large) = m
         .measure(
             "resolve actor (12 users, 10 revoked tokens)",
-            m.queries.resolve_actor(customer.user_id, token),
+            m.queries.resolve_actor(customer.user_id(), token),
         )
         .await;
-    assert_eq!(user.expect("resolved").id, customer.user_id);
+    assert_eq!(user.expect("resolved").id, customer.user_id());
     // Is the token revoked? Who is the user? (Both by key.)
     assert_bounded("resolve actor", 2, &small, &large);
 
@@ -460,7 +469,7 @@ async fn actor_resolving<E: Executor>(exec: E) {
     let (refused, revoked) = m
         .measure(
             "resolve actor (revoked token)",
-            m.queries.resolve_actor(customer.user_id, token),
+            m.queries.resolve_actor(customer.user_id(), token),
         )
         .await;
     assert!(refused.is_err(), "a revoked token resolves no actor");

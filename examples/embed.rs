@@ -90,7 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         mailer,
         clock,
         Timing::default(),
-        Liveness::new(std::time::Duration::from_secs(120)),
+        Liveness::new(std::time::Duration::from_mins(2)),
     );
     let subject = format!("Subject: Your order {}", order.id);
     let confirmation = wait_for_mail(&mail_dir, &subject).await;

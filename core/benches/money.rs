@@ -9,12 +9,12 @@ use mercado_core::domain::{Money, Quantity};
 fn money(c: &mut Criterion) {
     let mut group = c.benchmark_group("money");
     group.bench_function("parse", |b| {
-        b.iter(|| Money::parse(black_box("12345.67")).expect("valid"))
+        b.iter(|| Money::parse(black_box("12345.67")).expect("valid"));
     });
     let price = Money::parse("19.99").expect("valid");
     let quantity = Quantity::new(7).expect("valid");
     group.bench_function("times", |b| {
-        b.iter(|| black_box(price).times(black_box(quantity)))
+        b.iter(|| black_box(price).times(black_box(quantity)));
     });
     let lines: Vec<(Money, Quantity)> = (1..=50)
         .map(|i| {
@@ -28,7 +28,7 @@ fn money(c: &mut Criterion) {
                 .iter()
                 .map(|(p, q)| p.times(*q))
                 .sum::<Money>()
-        })
+        });
     });
     let total: Money = lines.iter().map(|(p, q)| p.times(*q)).sum();
     group.bench_function("display", |b| b.iter(|| black_box(total).to_string()));

@@ -14,7 +14,7 @@ fn password(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("hash", |b| b.iter(|| runtime.block_on(hasher.hash(&pw))));
     group.bench_function("verify", |b| {
-        b.iter(|| runtime.block_on(hasher.verify(&pw, &hash)))
+        b.iter(|| runtime.block_on(hasher.verify(&pw, &hash)));
     });
     group.finish();
 }

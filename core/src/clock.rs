@@ -21,6 +21,9 @@ impl Clock for SystemClock {
 
 /// Drops sub-microsecond digits, so a time read back from any database equals the one
 /// written.
+///
+/// # Panics
+/// Never: a nanosecond value made smaller stays valid.
 pub fn truncate_to_micros(t: OffsetDateTime) -> OffsetDateTime {
     let nanos = t.nanosecond();
     t.replace_nanosecond(nanos - nanos % 1_000)

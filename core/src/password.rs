@@ -223,14 +223,13 @@ impl PasswordHasher {
     /// email takes as long as one with a wrong password (no timing oracle).
     pub async fn verify_nothing(&self, password: &Password) {
         let rounds = self.inner.rounds;
-        let dummy = match self.inner.dummy.get() {
-            Some(dummy) => dummy.clone(),
-            None => {
-                let made = self
-                    .offload(move || hash_sync(&Password::candidate("not a real password"), rounds))
-                    .await;
-                self.inner.dummy.get_or_init(|| made).clone()
-            }
+        let dummy = if let Some(dummy) = self.inner.dummy.get() {
+            dummy.clone()
+        } else {
+            let made = self
+                .offload(move || hash_sync(&Password::candidate("not a real password"), rounds))
+                .await;
+            self.inner.dummy.get_or_init(|| made).clone()
         };
         let password = password.clone();
         let _ = self

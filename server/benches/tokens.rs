@@ -16,10 +16,10 @@ fn tokens(c: &mut Criterion) {
     let token = codec.issue(user, OffsetDateTime::now_utc()).token;
     let mut group = c.benchmark_group("jwt hs256");
     group.bench_function("issue", |b| {
-        b.iter(|| codec.issue(black_box(user), OffsetDateTime::now_utc()))
+        b.iter(|| codec.issue(black_box(user), OffsetDateTime::now_utc()));
     });
     group.bench_function("verify", |b| {
-        b.iter(|| codec.verify(black_box(&token)).expect("valid"))
+        b.iter(|| codec.verify(black_box(&token)).expect("valid"));
     });
     group.finish();
 }

@@ -40,6 +40,9 @@ pub struct Limits {
 ///
 /// # Errors
 /// When the listener's address cannot be read.
+///
+/// # Panics
+/// Never: the connection semaphore is never closed.
 pub async fn serve(
     listener: TcpListener,
     endpoint: BoxEndpoint<'static, Response>,

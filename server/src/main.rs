@@ -36,7 +36,7 @@ enum Command {
         #[arg(long)]
         email: String,
     },
-    /// Exit 0 if the server at MERCADO_BIND answers GET /health with 200 (container
+    /// Exit 0 if the server at `MERCADO_BIND` answers GET /health with 200 (container
     /// health checks; needs no shell or curl).
     Healthcheck {
         /// Check this address instead (host:port).
@@ -132,26 +132,25 @@ async fn run(command: Command) -> Result<(), String> {
     }
 }
 
-/// GET /health on `addr`, or on MERCADO_BIND with an unspecified IP (`0.0.0.0`, `[::]`)
+/// GET /health on `addr`, or on `MERCADO_BIND` with an unspecified IP (`0.0.0.0`, `[::]`)
 /// read as loopback. Reads no other setting, so it works wherever the server does.
 async fn healthcheck(addr: Option<String>) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = match addr {
-        Some(addr) => addr,
-        None => {
-            let bind = std::env::var("MERCADO_BIND").unwrap_or_else(|_| "127.0.0.1:8000".into());
-            let mut bind: std::net::SocketAddr = bind
-                .trim()
-                .parse()
-                .map_err(|e| format!("MERCADO_BIND: {e}"))?;
-            if bind.ip().is_unspecified() {
-                bind.set_ip(match bind.ip() {
-                    std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                    std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-                });
-            }
-            bind.to_string()
+    let addr = if let Some(addr) = addr {
+        addr
+    } else {
+        let bind = std::env::var("MERCADO_BIND").unwrap_or_else(|_| "127.0.0.1:8000".into());
+        let mut bind: std::net::SocketAddr = bind
+            .trim()
+            .parse()
+            .map_err(|e| format!("MERCADO_BIND: {e}"))?;
+        if bind.ip().is_unspecified() {
+            bind.set_ip(match bind.ip() {
+                std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
         }
+        bind.to_string()
     };
     let probe = async {
         let mut stream = tokio::net::TcpStream::connect(&addr).await?;

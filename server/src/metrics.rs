@@ -208,7 +208,7 @@ mod tests {
             connections_in_use: 1,
             connections_idle: 3,
         };
-        let worker = Liveness::new(Duration::from_secs(60));
+        let worker = Liveness::new(Duration::from_mins(1));
         let text = metrics.render(Some(store), 1, Some(&worker));
         for line in [
             "mercado_http_requests_total{operation=\"get_product\",status=\"200\"} 2",

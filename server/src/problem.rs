@@ -285,6 +285,7 @@ impl ApiResponse for Problem {
 }
 
 /// Maps any error an endpoint returned to a problem response.
+#[allow(clippy::needless_pass_by_value)] // poem's error hooks hand the error over.
 pub fn from_error(err: poem::Error) -> Problem {
     if let Some(problem) = err.downcast_ref::<Problem>() {
         return problem.clone();

@@ -85,7 +85,8 @@ impl Settings {
             token_ttl_seconds: 1800,
             first_superuser: None,
             password_rounds: mercado_core::password::PasswordHasher::DEFAULT_ROUNDS,
-            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            hash_concurrency: std::thread::available_parallelism()
+                .map_or(2, std::num::NonZero::get),
             login_max_failures: 5,
             login_window_seconds: 300,
             low_stock_threshold: 10,

@@ -480,7 +480,13 @@ pub fn state<S: Store>(
              and replicas reject each other's tokens. Set a secret of 32 bytes or more."
         );
         let bytes: [u8; 32] = rand::random();
-        SecretString::from(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        let hex = bytes.iter().fold(String::with_capacity(64), |mut hex, b| {
+            use std::fmt::Write as _;
+            // Writing into a String cannot fail.
+            let _ = write!(hex, "{b:02x}");
+            hex
+        });
+        SecretString::from(hex)
     });
     let tokens = Arc::new(TokenCodec::new(
         &secret,

@@ -5,6 +5,9 @@
 //! Test bodies take a [`Backend`] and are expanded once per database by
 //! [`conformance!`]; a database whose URL is missing makes its tests fail loudly.
 
+// A harness fails by panicking: every helper would need a `# Panics` section saying so.
+#![allow(clippy::missing_panics_doc)]
+
 pub mod amqp;
 pub mod counting;
 pub mod passlib;
@@ -48,8 +51,8 @@ impl Backend {
     /// The server's admin URL: the environment, else `tests/databases.env` (the services
     /// this project's machines run). Missing means the run fails, never skips.
     fn admin_url(self) -> Option<String> {
-        let var = self.url_variable()?;
         static FILE: std::sync::Once = std::sync::Once::new();
+        let var = self.url_variable()?;
         FILE.call_once(|| {
             let _ = dotenvy::from_path(concat!(env!("CARGO_MANIFEST_DIR"), "/databases.env"));
         });

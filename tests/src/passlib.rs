@@ -70,7 +70,7 @@ pub fn hash(handler: &str, options: &str, password: &str) -> String {
     run_with_stdin(&script, password)
 }
 
-/// Whether passlib's `CryptContext` (pbkdf2_sha256, pbkdf2_sha512, bcrypt) verifies
+/// Whether passlib's `CryptContext` (`pbkdf2_sha256`, `pbkdf2_sha512`, bcrypt) verifies
 /// `password` against `hash`.
 pub fn verify(hash: &str, password: &str) -> bool {
     let script = format!(

@@ -52,6 +52,8 @@ impl Renderer {
         let mut env = Environment::new();
         // HTML parts escape what they insert; subjects and text parts are plain.
         env.set_auto_escape_callback(|name| {
+            // Our own template names, all lower case.
+            #[allow(clippy::case_sensitive_file_extension_comparisons)]
             if name.ends_with(".html") {
                 AutoEscape::Html
             } else {
@@ -367,9 +369,12 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(files.len(), 1, "{files:?}");
-        assert!(
-            files[0].ends_with(".eml") && files[0].starts_with(&n.event_id.simple().to_string())
+        let expected = format!(
+            "{}.{}.eml",
+            n.event_id.simple(),
+            n.user_id.as_uuid().simple()
         );
+        assert_eq!(files[0], expected);
     }
 
     #[tokio::test]

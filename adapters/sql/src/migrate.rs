@@ -23,7 +23,7 @@ use crate::dialect::MigrationLock;
 use crate::{DbError, DbErrorKind, Dialect, Executor, Kind, Transaction, Value};
 
 /// How long [`migrate`] waits for another process's migration lock.
-pub const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
+pub const MIGRATION_LOCK_WAIT: Duration = Duration::from_mins(1);
 
 /// One migration file.
 #[derive(Debug, Clone, Copy)]
@@ -39,10 +39,14 @@ pub struct Migration {
 impl Migration {
     /// The SHA-256 of the SQL, in hex.
     pub fn checksum(&self) -> String {
+        use std::fmt::Write as _;
         Sha256::digest(self.sql.as_bytes())
             .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+            .fold(String::with_capacity(64), |mut hex, b| {
+                // Writing into a String cannot fail.
+                let _ = write!(hex, "{b:02x}");
+                hex
+            })
     }
 }
 
@@ -184,7 +188,7 @@ pub async fn migrate_with_lock_wait<E: Executor>(
             "the migration lock was no longer held at the end: its session was lost"
         ),
         Err(error) => {
-            tracing::warn!(lock = %lock.name, %error, "releasing the migration lock failed")
+            tracing::warn!(lock = %lock.name, %error, "releasing the migration lock failed");
         }
     }
     applied

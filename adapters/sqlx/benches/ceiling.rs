@@ -120,6 +120,7 @@ async fn run<E: Executor>(exec: E, update: bool, tasks: u32, seconds: u32) -> f6
     for worker in workers {
         worker.await.expect("a worker");
     }
+    #[allow(clippy::cast_precision_loss)] // A count of statements, far below 2^52.
     let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
     exec.execute(&format!("DROP TABLE {table}"), &[])
         .await

@@ -51,8 +51,8 @@ fn utc_datetime(t: OffsetDateTime) -> PrimitiveDateTime {
     PrimitiveDateTime::new(utc.date(), utc.time())
 }
 
-/// ER_CON_COUNT_ERROR (too many connections), ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED,
-/// and the client's CR_SERVER_GONE_ERROR / CR_SERVER_LOST should a server relay them.
+/// `ER_CON_COUNT_ERROR` (too many connections), `ER_SERVER_SHUTDOWN`, `ER_CONNECTION_KILLED`,
+/// and the client's `CR_SERVER_GONE_ERROR` / `CR_SERVER_LOST` should a server relay them.
 fn is_unavailable_number(number: u16) -> bool {
     matches!(number, 1040 | 1053 | 1927 | 2006 | 2013)
 }

@@ -39,9 +39,9 @@ impl Backend for Postgres {
     }
 }
 
-/// Class 08 (connection exception); admin_shutdown, crash_shutdown, cannot_connect_now
+/// Class 08 (connection exception); `admin_shutdown`, `crash_shutdown`, `cannot_connect_now`
 /// (a restart: `terminating connection due to administrator command`);
-/// too_many_connections.
+/// `too_many_connections`.
 fn is_unavailable_code(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }

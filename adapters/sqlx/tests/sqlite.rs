@@ -289,7 +289,10 @@ async fn an_in_memory_database_shares_one_connection() {
     let store = SqlStore::new(exec);
     assert!(
         store
-            .list_products(&Default::default(), Default::default())
+            .list_products(
+                &mercado_core::domain::ProductQuery::default(),
+                mercado_core::domain::Page::default()
+            )
             .await
             .unwrap()
             .items

@@ -78,7 +78,7 @@ fn parse_url(raw: &str) -> Result<UrlSettings, ConfigError> {
     let decode = |s: &str| {
         percent_decode_str(s)
             .decode_utf8()
-            .map(|s| s.into_owned())
+            .map(std::borrow::Cow::into_owned)
             .map_err(|_| err("user and password must be UTF-8 once percent-decoded"))
     };
     let host = url

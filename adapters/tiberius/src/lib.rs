@@ -115,6 +115,8 @@ impl bb8::ErrorSink<bb8_tiberius::Error> for LogSink {
 
 impl MsExecutor {
     /// Refuses new work from now on; idle connections close when the last clone drops.
+    /// Async like every executor's `close`, which the others await.
+    #[allow(clippy::unused_async)]
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Release);
     }

@@ -50,7 +50,8 @@ fn null(kind: Kind) -> ColumnData<'static> {
 
 fn numeric(v: Decimal) -> Numeric {
     // A Decimal's scale is at most 28, so it always fits in a u8.
-    Numeric::new_with_scale(v.mantissa(), v.scale() as u8)
+    let scale = u8::try_from(v.scale()).unwrap_or(u8::MAX);
+    Numeric::new_with_scale(v.mantissa(), scale)
 }
 
 fn datetime2(v: OffsetDateTime) -> DateTime2 {

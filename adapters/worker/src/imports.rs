@@ -52,16 +52,16 @@ async fn next_import<S: Store>(
     stop: &mut watch::Receiver<bool>,
 ) {
     let now = clock.now();
-    let claim = Claim {
+    let wanted = Claim {
         claimer,
         limit: 1,
         now,
         until: now + timing.lease,
     };
-    match store.claim_job(&claim).await {
-        Ok(Some(claimed)) => {
-            let id = claimed.job.id;
-            let outcome = if claimed.attempts > MAX_JOB_ATTEMPTS {
+    match store.claim_job(&wanted).await {
+        Ok(Some(taken)) => {
+            let id = taken.job.id;
+            let outcome = if taken.attempts > MAX_JOB_ATTEMPTS {
                 Err(ImportStop::Malformed(format!(
                     "given up after {MAX_JOB_ATTEMPTS} attempts"
                 )))
@@ -73,7 +73,7 @@ async fn next_import<S: Store>(
                     claimer,
                     liveness,
                 };
-                import(&held, &claimed.job, stop).await
+                import(&held, &taken.job, stop).await
             };
             let (status, error) = match outcome {
                 Ok(()) => (JobStatus::Succeeded, None),
@@ -152,6 +152,7 @@ async fn records<S: Store>(
     Ok(reader)
 }
 
+#[allow(clippy::needless_pass_by_value)] // Called as `map_err(csv_stop)`.
 fn csv_stop(e: csv_async::Error) -> ImportStop {
     if let csv_async::ErrorKind::Io(io) = e.kind() {
         ImportStop::Interrupted(io.to_string())

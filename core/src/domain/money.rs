@@ -70,6 +70,7 @@ impl Money {
     }
 
     /// This amount times a quantity, exactly.
+    #[must_use]
     pub fn times(self, quantity: Quantity) -> Self {
         Self::from_decimal_unchecked(self.0 * Decimal::from(quantity.get()))
     }
@@ -185,7 +186,7 @@ mod tests {
     proptest! {
         #[test]
         fn printing_then_parsing_gives_the_same_amount(cents in 0u64..=9_999_999_999u64) {
-            let money = Money::from_decimal(Decimal::new(cents as i64, 2)).unwrap();
+            let money = Money::from_decimal(Decimal::new(i64::try_from(cents).unwrap(), 2)).unwrap();
             prop_assert_eq!(Money::parse(&money.to_string()).unwrap(), money);
         }
 

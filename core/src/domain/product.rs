@@ -117,12 +117,11 @@ impl NewProduct {
                 .ok()
         };
         let price = Price::parse(price).map_err(|e| note("price", &e)).ok();
-        let stock = match stock.trim().parse::<i64>() {
-            Ok(n) => Stock::new(n).map_err(|e| note("stock", &e)).ok(),
-            Err(_) => {
-                note("stock", &"must be a whole number");
-                None
-            }
+        let stock = if let Ok(n) = stock.trim().parse::<i64>() {
+            Stock::new(n).map_err(|e| note("stock", &e)).ok()
+        } else {
+            note("stock", &"must be a whole number");
+            None
         };
         match (name, description, price, stock) {
             (Some(name), Some(description), Some(price), Some(stock)) => Ok(Self {

@@ -249,12 +249,11 @@ impl<S: Store> Commands<S> {
             return Err(LogInError::Throttled { retry_after_secs });
         }
         let user = self.ctx.store.user_by_email(&email).await?;
-        let verification = match &user {
-            Some(user) => self.ctx.hasher.verify(&password, &user.password_hash).await,
-            None => {
-                self.ctx.hasher.verify_nothing(&password).await;
-                Verification::Invalid
-            }
+        let verification = if let Some(user) = &user {
+            self.ctx.hasher.verify(&password, &user.password_hash).await
+        } else {
+            self.ctx.hasher.verify_nothing(&password).await;
+            Verification::Invalid
         };
         // The attempt was counted when admitted: a failure needs no more writing.
         let (Some(user), Verification::Valid { needs_rehash }) = (user, verification) else {

@@ -23,6 +23,9 @@ const EXTRA_STATUSES: &[(&str, &[u16])] = &[
 ///   (generators and validators match the bare type);
 /// - OAuth2 flows have `scopes` (required in OpenAPI 3.0; there are none);
 /// - each operation lists only the problem statuses it can answer.
+///
+/// # Panics
+/// When `spec` is not JSON (poem-openapi's own output always is).
 pub fn complete(spec: &str) -> String {
     let mut doc: Value = serde_json::from_str(spec).expect("poem-openapi emits valid JSON");
     if doc["servers"].as_array().is_some_and(Vec::is_empty)

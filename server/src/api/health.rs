@@ -46,6 +46,7 @@ const BROKER_CHECK: std::time::Duration = std::time::Duration::from_secs(3);
 impl<S: Store> HealthApi<S> {
     /// Liveness: 200 while the process runs.
     #[oai(path = "/health", method = "get", operation_id = "health")]
+    #[allow(clippy::unused_async)] // poem-openapi operations are async.
     async fn health(&self) -> Json<HealthOut> {
         Json(HealthOut {
             status: "ok".into(),

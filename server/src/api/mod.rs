@@ -172,6 +172,7 @@ fn settable<F, T, E: ToString>(
 }
 
 /// Field errors for problems raised outside `parse_fields!`.
+#[allow(clippy::needless_pass_by_value)] // Messages come as `String`s and `&str`s alike.
 fn field_error(field: &str, message: impl ToString) -> FieldError {
     FieldError {
         field: field.to_owned(),

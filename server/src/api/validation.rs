@@ -91,6 +91,9 @@ pub enum Body<'a> {
 
 impl Operations {
     /// Reads the paths, parameters and request bodies of a completed document.
+    ///
+    /// # Panics
+    /// When `doc` is not JSON: it is the server's own document, made at start.
     pub fn from_document(doc: &str) -> Self {
         let doc: Value = serde_json::from_str(doc).expect("a JSON document");
         let schemas = doc["components"]["schemas"]
@@ -340,6 +343,8 @@ impl Operations {
                 None => Some("must be a string".to_owned()),
             },
             "integer" => match value.as_i64() {
+                // Bounds in the document are far below 2^52: compared exactly.
+                #[allow(clippy::cast_precision_loss)]
                 Some(n) => range(schema, n as f64),
                 None => Some(not_whole(schema, value.as_f64())),
             },
@@ -567,7 +572,10 @@ fn not_whole(schema: &Value, n: Option<f64>) -> String {
 /// `1.0` as `1`, `0.5` as `0.5`.
 fn format_bound(b: f64) -> String {
     if b.fract() == 0.0 && b.abs() < 1e15 {
-        format!("{}", b as i64)
+        // Whole and well within i64: the cast is exact.
+        #[allow(clippy::cast_possible_truncation)]
+        let whole = b as i64;
+        format!("{whole}")
     } else {
         b.to_string()
     }
@@ -640,6 +648,7 @@ mod tests {
         Operations::from_document(&doc.to_string())
     }
 
+    #[allow(clippy::needless_pass_by_value)] // Test cases pass `Method::GET` and the like.
     fn check(
         method: Method,
         path: &str,

@@ -1,6 +1,7 @@
 //! What the tests of the `mercado` binary share: starting it, and a minimal HTTP client
 //! (std only, so the tests see exactly what goes over the wire).
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -30,7 +31,8 @@ pub fn http(
         body.len()
     );
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        // Writing into a String cannot fail.
+        let _ = write!(head, "{name}: {value}\r\n");
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).unwrap();

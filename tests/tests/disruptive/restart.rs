@@ -75,7 +75,7 @@ impl Service {
     }
 
     fn wait_until(self, up: bool) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_mins(1);
         while self.is_up() != up {
             assert!(Instant::now() < deadline, "{self:?} up={up} within 60 s");
             std::thread::sleep(Duration::from_millis(200));

@@ -950,7 +950,7 @@ async fn search_is_literal_and_case_insensitive_beyond_ascii(backend: Backend) {
                 .map(|p| p["name"].as_str().unwrap().to_owned())
                 .collect();
             assert_eq!(
-                page["total"].as_u64().unwrap() as usize,
+                usize::try_from(page["total"].as_u64().unwrap()).unwrap(),
                 names.len(),
                 "total counts the filter"
             );
@@ -1486,6 +1486,13 @@ fn faults(problem: &Value) -> Vec<(String, String)> {
 /// JSON type, missing, `null`, out of range, bad format, unknown field, nested), the 422
 /// names every offending input by its path, in plain words.
 async fn every_invalid_input_is_named_in_plain_words(backend: Backend) {
+    type Case<'a> = (
+        Method,
+        &'a str,
+        Option<&'a str>,
+        Value,
+        &'a [(&'a str, &'a str)],
+    );
     let app = spawn_app(backend).await;
     let admin = app.admin().await;
     let (user, _) = app.new_user().await;
@@ -1496,13 +1503,6 @@ async fn every_invalid_input_is_named_in_plain_words(backend: Backend) {
     let someone = format!("/api/v1/users/{}", uuid::Uuid::now_v7());
     let email = unique_email();
     let long_q = format!("/api/v1/products?q={}", "q".repeat(201));
-    type Case<'a> = (
-        Method,
-        &'a str,
-        Option<&'a str>,
-        Value,
-        &'a [(&'a str, &'a str)],
-    );
     let cases: Vec<Case<'_>> = vec![
         // Sign-up.
         (

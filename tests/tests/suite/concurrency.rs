@@ -63,7 +63,7 @@ async fn crossed_multi_item_orders_neither_deadlock_nor_oversell(backend: Backen
         let (app, token) = (&app, &token);
         async move { app.order(token, &lines).await }
     });
-    let replies = tokio::time::timeout(std::time::Duration::from_secs(60), join_all(orders))
+    let replies = tokio::time::timeout(std::time::Duration::from_mins(1), join_all(orders))
         .await
         .expect("no deadlock");
     let created = replies.iter().filter(|r| r.status == 201).count();

@@ -2,6 +2,9 @@
 //! real SMTP conversation and a real server over HTTP. One binary, so the server and
 //! harness are linked once.
 
+// Tests that are tables of cases read best as one long function each.
+#![allow(clippy::too_many_lines)]
+
 mod api;
 mod broker;
 mod concurrency;

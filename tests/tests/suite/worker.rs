@@ -126,7 +126,7 @@ async fn an_event_whose_handler_panics_is_parked_and_the_rest_are_delivered() {
         inner: mailer(&settings).unwrap(),
         address: victim.clone(),
     };
-    let liveness = Liveness::new(StdDuration::from_secs(60));
+    let liveness = Liveness::new(StdDuration::from_mins(1));
     run_until(&app, outbox(&app).await, mailer, &liveness, async || {
         let mails = sink.wait_for(2).await;
         assert_eq!(recipients(&mails, &other), 1);
@@ -160,7 +160,7 @@ async fn a_loop_round_that_panics_starts_again_and_is_counted() {
         inner: outbox(&app).await,
         panicked: Arc::new(AtomicBool::new(false)),
     };
-    let liveness = Liveness::new(StdDuration::from_secs(60));
+    let liveness = Liveness::new(StdDuration::from_mins(1));
     run_until(
         &app,
         source,

@@ -72,13 +72,14 @@ pub async fn serve(
             () = &mut shutdown => break,
             slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
         };
-        if slots.available_permits() == 0 && !full {
+        let now_full = slots.available_permits() == 0;
+        if now_full && !full {
             tracing::warn!(
                 max = limits.max_connections,
                 "connection limit reached; new connections wait"
             );
         }
-        full = slots.available_permits() == 0;
+        full = now_full;
         let (stream, remote) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -113,16 +114,17 @@ pub async fn serve(
         let watcher = graceful.watcher();
         let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
+            // The slot is the connection's for as long as this task runs.
+            let _slot = slot;
             let builder = match sniff(&stream, header_timeout).await {
                 Some(Protocol::Http1) => &builders.0,
                 Some(Protocol::Http2) => &builders.1,
-                None => return drop(slot),
+                None => return,
             };
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%remote, error = %error, "connection ended with an error");
             }
-            drop(slot);
         });
     }
     drop(listener);

@@ -656,17 +656,21 @@ impl<E: Executor> AuthRepository for SqlStore<E> {
             since.into(),
             Value::Int(max),
         ];
-        // Twice at most: a window opened by a parallel attempt between the two statements
-        // is counted in on the second round.
+        let open = [login.into(), now.into(), login.into()];
+        // Twice at most: a window opened (or cleared) by a parallel attempt between the
+        // two statements is counted in on the second round.
         for _ in 0..2 {
             if self.execute(&st.admit_login, &admit).await? == 1 {
                 return Ok(Admission::Admitted);
             }
-            self.execute(&st.purge_login_windows, &[since.into()])
-                .await?;
-            let open = [login.into(), now.into(), login.into()];
             match self.execute(&st.open_login_window, &open).await {
-                Ok(1) => return Ok(Admission::Admitted),
+                Ok(1) => {
+                    // A new login name: forget the windows that have passed, so the table
+                    // stays as small as the logins of one window. Not on refused attempts.
+                    self.execute(&st.purge_login_windows, &[since.into()])
+                        .await?;
+                    return Ok(Admission::Admitted);
+                }
                 Ok(_) | Err(StoreError::Conflict { .. }) => {}
                 Err(e) => return Err(e),
             }

@@ -4,18 +4,50 @@
 
 use std::time::Duration;
 
-/// A SQL dialect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dialect {
-    /// SQLite 3.35+.
-    Sqlite,
-    /// PostgreSQL 13+.
-    Postgres,
-    /// MySQL 8 and MariaDB 10.6+.
-    MySql,
-    /// SQL Server 2017+.
-    MsSql,
+/// Calls `callback!` with `[args…]` and then the dialects, once: `Variant = "folder"`
+/// with its doc, where `migrations/<folder>/` holds its SQL. Every other difference is a
+/// `match` below without a catch-all arm, so a new dialect is a compile error in each
+/// place that must say what it does.
+macro_rules! dialects {
+    ($callback:ident $(, $($args:tt)*)?) => {
+        $callback! {
+            [$($($args)*)?]
+            /// SQLite 3.35+.
+            Sqlite = "sqlite",
+            /// PostgreSQL 13+.
+            Postgres = "postgres",
+            /// MySQL 8 and MariaDB 10.6+.
+            MySql = "mysql",
+            /// SQL Server 2017+.
+            MsSql = "mssql",
+        }
+    };
 }
+pub(crate) use dialects;
+
+/// `Dialect`, `Dialect::ALL` and `Dialect::name` from the table.
+macro_rules! dialect_enum {
+    ([] $($(#[$doc:meta])* $variant:ident = $folder:literal,)+) => {
+        /// A SQL dialect.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Dialect {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl Dialect {
+            /// Every dialect.
+            pub const ALL: &[Self] = &[$(Self::$variant),+];
+
+            /// The name of the migrations folder for this dialect.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $folder,)+
+                }
+            }
+        }
+    };
+}
+dialects!(dialect_enum);
 
 /// The escape character in every `LIKE … ESCAPE` clause: not a backslash, which MySQL
 /// string literals would swallow.
@@ -46,16 +78,6 @@ pub(crate) struct MigrationLock {
 }
 
 impl Dialect {
-    /// The name of the migrations folder for this dialect.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Sqlite => "sqlite",
-            Self::Postgres => "postgres",
-            Self::MySql => "mysql",
-            Self::MsSql => "mssql",
-        }
-    }
-
     /// Rewrites the catalogue's `?` placeholders into this dialect's (`$1`, `@P1`).
     /// Statement texts never contain `?` inside literals.
     pub(crate) fn render(self, sql: &str) -> String {
@@ -95,7 +117,7 @@ impl Dialect {
     pub(crate) const fn lock_hint(self) -> &'static str {
         match self {
             Self::MsSql => " WITH (UPDLOCK, ROWLOCK)",
-            _ => "",
+            Self::Sqlite | Self::Postgres | Self::MySql => "",
         }
     }
 
@@ -113,7 +135,7 @@ impl Dialect {
     pub(crate) const fn claim_hint(self) -> &'static str {
         match self {
             Self::MsSql => " WITH (UPDLOCK, READPAST, ROWLOCK)",
-            _ => "",
+            Self::Sqlite | Self::Postgres | Self::MySql => "",
         }
     }
 
@@ -130,7 +152,7 @@ impl Dialect {
     pub(crate) const fn first_rows(self) -> &'static str {
         match self {
             Self::MsSql => "OFFSET 0 ROWS FETCH NEXT ? ROWS ONLY",
-            _ => "LIMIT ?",
+            Self::Sqlite | Self::Postgres | Self::MySql => "LIMIT ?",
         }
     }
 
@@ -208,6 +230,29 @@ impl Dialect {
         Some(lock)
     }
 
+    /// Creates the migrations' bookkeeping table unless it exists.
+    pub(crate) const fn create_migrations_table(self) -> &'static str {
+        match self {
+            Self::Sqlite => {
+                "CREATE TABLE IF NOT EXISTS mercado_migrations (version INTEGER NOT NULL PRIMARY KEY, \
+                 name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            }
+            Self::Postgres => {
+                "CREATE TABLE IF NOT EXISTS mercado_migrations (version BIGINT NOT NULL PRIMARY KEY, \
+                 name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+            }
+            Self::MySql => {
+                "CREATE TABLE IF NOT EXISTS mercado_migrations (version BIGINT NOT NULL PRIMARY KEY, \
+                 name VARCHAR(200) NOT NULL, checksum CHAR(64) NOT NULL, applied_at DATETIME(6) NOT NULL)"
+            }
+            Self::MsSql => {
+                "IF OBJECT_ID(N'mercado_migrations', N'U') IS NULL CREATE TABLE mercado_migrations \
+                 (version BIGINT NOT NULL PRIMARY KEY, name NVARCHAR(200) NOT NULL, checksum CHAR(64) NOT NULL, \
+                 applied_at DATETIME2(6) NOT NULL)"
+            }
+        }
+    }
+
     /// The violated constraint's name, for drivers that only put it in the message.
     pub(crate) fn constraint_from_message(self, message: &str) -> Option<String> {
         match self {
@@ -244,9 +289,6 @@ impl Dialect {
 
 #[cfg(test)]
 impl Dialect {
-    /// Every dialect.
-    pub(crate) const ALL: [Self; 4] = [Self::Sqlite, Self::Postgres, Self::MySql, Self::MsSql];
-
     /// Parses `sql` with sqlparser's grammar for this database: a real parser per
     /// dialect reads every statement and migration in the tests.
     pub(crate) fn parse(self, sql: &str) -> Result<(), sqlparser::parser::ParserError> {

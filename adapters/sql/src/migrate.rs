@@ -92,7 +92,7 @@ pub enum MigrationError {
 }
 
 macro_rules! migration_set {
-    ($dir:literal: $(($version:literal, $file:literal, $name:literal)),* $(,)?) => {
+    ($dir:literal: [$(($version:literal, $file:literal, $name:literal)),* $(,)?]) => {
         &[$(Migration {
             version: $version,
             name: $name,
@@ -103,56 +103,28 @@ macro_rules! migration_set {
     };
 }
 
-/// Every migration, once: each dialect's folder has a file of the same number and name.
+/// `migrations`: every dialect's folder has a file of each number and name.
 macro_rules! migration_sets {
-    ($($migration:tt),* $(,)?) => {
-        const SQLITE: &[Migration] = migration_set!("sqlite": $($migration),*);
-        const POSTGRES: &[Migration] = migration_set!("postgres": $($migration),*);
-        const MYSQL: &[Migration] = migration_set!("mysql": $($migration),*);
-        const MSSQL: &[Migration] = migration_set!("mssql": $($migration),*);
+    ([$migrations:tt] $($(#[$doc:meta])* $variant:ident = $folder:literal,)+) => {
+        /// The migrations for a dialect, in order.
+        pub fn migrations(dialect: Dialect) -> &'static [Migration] {
+            match dialect {
+                $(Dialect::$variant => migration_set!($folder: $migrations),)+
+            }
+        }
     };
 }
 
-migration_sets!(
-    (1, "0001", "init"),
-    (2, "0002", "outbox_delivery"),
-    (3, "0003", "sent_mails"),
-    (4, "0004", "jobs"),
-    (5, "0005", "login_throttle"),
+crate::dialect::dialects!(
+    migration_sets,
+    [
+        (1, "0001", "init"),
+        (2, "0002", "outbox_delivery"),
+        (3, "0003", "sent_mails"),
+        (4, "0004", "jobs"),
+        (5, "0005", "login_throttle"),
+    ]
 );
-
-/// The migrations for a dialect, in order.
-pub fn migrations(dialect: Dialect) -> &'static [Migration] {
-    match dialect {
-        Dialect::Sqlite => SQLITE,
-        Dialect::Postgres => POSTGRES,
-        Dialect::MySql => MYSQL,
-        Dialect::MsSql => MSSQL,
-    }
-}
-
-/// The bookkeeping table, in each dialect.
-fn create_table(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Sqlite => {
-            "CREATE TABLE IF NOT EXISTS mercado_migrations (version INTEGER NOT NULL PRIMARY KEY, \
-             name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        }
-        Dialect::Postgres => {
-            "CREATE TABLE IF NOT EXISTS mercado_migrations (version BIGINT NOT NULL PRIMARY KEY, \
-             name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
-        }
-        Dialect::MySql => {
-            "CREATE TABLE IF NOT EXISTS mercado_migrations (version BIGINT NOT NULL PRIMARY KEY, \
-             name VARCHAR(200) NOT NULL, checksum CHAR(64) NOT NULL, applied_at DATETIME(6) NOT NULL)"
-        }
-        Dialect::MsSql => {
-            "IF OBJECT_ID(N'mercado_migrations', N'U') IS NULL CREATE TABLE mercado_migrations \
-             (version BIGINT NOT NULL PRIMARY KEY, name NVARCHAR(200) NOT NULL, checksum CHAR(64) NOT NULL, \
-             applied_at DATETIME2(6) NOT NULL)"
-        }
-    }
-}
 
 /// Applies every pending migration; returns how many it applied. Holds the database's
 /// migration lock throughout, waiting up to [`MIGRATION_LOCK_WAIT`] for it.
@@ -253,7 +225,7 @@ async fn apply<E: Executor>(exec: &E) -> Result<usize, MigrationError> {
     let dialect = exec.dialect();
     let render = |sql: &str| dialect.render(sql);
     let mut tx = exec.begin().await?;
-    tx.execute_script(create_table(dialect)).await?;
+    tx.execute_script(dialect.create_migrations_table()).await?;
     tx.commit().await?;
 
     let set = migrations(dialect);
@@ -372,12 +344,12 @@ mod tests {
     /// migration lock.
     #[test]
     fn every_migration_parses_in_its_own_dialect() {
-        for dialect in Dialect::ALL {
+        for &dialect in Dialect::ALL {
             let lock = lock_statements(dialect);
             for sql in migrations(dialect)
                 .iter()
                 .map(|m| m.sql)
-                .chain([create_table(dialect)])
+                .chain([dialect.create_migrations_table()])
                 .chain(lock.iter().map(String::as_str))
             {
                 if let Err(e) = dialect.parse(&without_return_code(sql)) {

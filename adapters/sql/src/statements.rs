@@ -369,7 +369,7 @@ mod tests {
     /// A real parser per dialect reads every statement.
     #[test]
     fn every_statement_parses_in_its_own_dialect() {
-        for dialect in Dialect::ALL {
+        for &dialect in Dialect::ALL {
             let statements = Statements::new(dialect);
             for sql in statements.all() {
                 let sql = literal_fetch_count(sql);

@@ -4,12 +4,16 @@
 
 pub mod api;
 pub mod auth;
+pub mod databases;
 pub mod http;
 pub mod metrics;
 pub mod middleware;
 pub mod problem;
+mod routes;
 pub mod settings;
 pub mod startup;
+pub mod store;
 
 pub use settings::Settings;
-pub use startup::{AnyStore, App, StartupError};
+pub use startup::{App, StartupError};
+pub use store::AnyStore;

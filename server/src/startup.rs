@@ -1,6 +1,6 @@
-//! The composition root: the one place that knows the adapters. `DATABASE_URL`'s scheme
-//! picks the store among the adapters compiled in (one `match`, each arm behind its cargo
-//! feature); everything after that is generic over [`Store`].
+//! The composition root: opens the store `DATABASE_URL` names ([`AnyStore`]), builds the
+//! services, mailer, broker and worker from the settings, and binds the server. Everything
+//! after opening the store is generic over [`Store`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,34 +8,29 @@ use std::sync::Arc;
 
 use mercado_core::domain::{Email, Password};
 use mercado_core::password::PasswordHasher;
-use mercado_core::ports::{Store, UserRepository};
+use mercado_core::ports::Store;
 use mercado_core::service::{ServiceConfig, services};
 use mercado_core::{Clock, SystemClock};
 use mercado_mail::{AnyMailer, FileMailer, Renderer, SmtpMailer};
-use mercado_sql::SqlStore;
+use mercado_worker::{self as worker, Liveness, Transport, WorkerHandle};
+use poem::Response;
 use poem::endpoint::BoxEndpoint;
-use poem::endpoint::make_sync;
-use poem::middleware::CatchPanic;
-use poem::web::{Html, Redirect};
-use poem::{EndpointExt, IntoResponse, Response, Route, get};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::api::document;
-use crate::api::validation::Operations;
-use crate::api::{self, State};
+use crate::api::{self, State, document};
 use crate::auth::TokenCodec;
 use crate::metrics::Metrics;
-use crate::middleware::Edge;
-use crate::problem::Problem;
+use crate::routes::routes;
 use crate::settings::Settings;
-use mercado_worker::{self as worker, Liveness, Transport, WorkerHandle};
+use crate::store::{AnyStore, with_store};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     /// The URL's scheme names no database Mercado knows.
     #[error(
-        "DATABASE_URL: unknown scheme `{0}` (expected sqlite, postgres, mysql, mariadb, mssql or sqlserver)"
+        "DATABASE_URL: unknown scheme `{0}` (expected {schemes}, or an ADO.NET connection string)",
+        schemes = crate::databases::url_schemes()
     )]
     UnknownScheme(String),
     /// The URL names a database whose adapter this build does not include.
@@ -65,113 +60,7 @@ pub enum StartupError {
     Bind(#[from] std::io::Error),
 }
 
-/// A store of whichever database the URL named.
-#[derive(Debug, Clone)]
-pub enum AnyStore {
-    /// SQLite.
-    #[cfg(feature = "sqlite")]
-    Sqlite(SqlStore<mercado_sqlx::sqlite::SqliteExecutor>),
-    /// PostgreSQL.
-    #[cfg(feature = "postgres")]
-    Postgres(SqlStore<mercado_sqlx::postgres::PgExecutor>),
-    /// MySQL or MariaDB.
-    #[cfg(feature = "mysql")]
-    MySql(SqlStore<mercado_sqlx::mysql::MySqlExecutor>),
-    /// SQL Server.
-    #[cfg(feature = "mssql")]
-    MsSql(SqlStore<mercado_tiberius::MsExecutor>),
-}
-
-/// Runs `$body` with `$s` bound to the concrete store inside an [`AnyStore`].
-macro_rules! with_store {
-    ($store:expr, $s:ident => $body:expr) => {
-        match $store {
-            #[cfg(feature = "sqlite")]
-            AnyStore::Sqlite($s) => $body,
-            #[cfg(feature = "postgres")]
-            AnyStore::Postgres($s) => $body,
-            #[cfg(feature = "mysql")]
-            AnyStore::MySql($s) => $body,
-            #[cfg(feature = "mssql")]
-            AnyStore::MsSql($s) => $body,
-        }
-    };
-}
-
-/// The cargo feature that compiles in the adapter for a URL scheme.
-fn feature_for(scheme: &str) -> Option<&'static str> {
-    match scheme {
-        "sqlite" => Some("sqlite"),
-        "postgres" | "postgresql" => Some("postgres"),
-        "mysql" | "mariadb" => Some("mysql"),
-        "mssql" | "sqlserver" | "jdbc" | "ado.net" => Some("mssql"),
-        _ => None,
-    }
-}
-
-/// The scheme of a database URL, lower-cased. An ADO.NET connection string
-/// (`Server=tcp:host,1433;Database=…`) has none and names SQL Server: `ado.net` here.
-fn scheme_of(url: &str) -> String {
-    let url = url.trim();
-    let scheme = url.split(':').next().unwrap_or(url).to_ascii_lowercase();
-    if feature_for(&scheme).is_none() && !url.contains("://") && url.contains('=') {
-        "ado.net".to_owned()
-    } else {
-        scheme
-    }
-}
-
 impl AnyStore {
-    /// Opens the store `settings.database_url` names (without migrating).
-    ///
-    /// # Errors
-    /// [`StartupError`] for an unknown or not compiled-in scheme, or a failed connection.
-    pub async fn open(settings: &Settings) -> Result<Self, StartupError> {
-        let url = settings.database_url.as_str();
-        let scheme = scheme_of(url);
-        let feature =
-            feature_for(&scheme).ok_or_else(|| StartupError::UnknownScheme(scheme.clone()))?;
-        match feature {
-            #[cfg(feature = "sqlite")]
-            "sqlite" => {
-                let exec = mercado_sqlx::sqlite::connect(url, settings.db_max_connections)
-                    .await
-                    .map_err(|e| StartupError::Connect(e.into()))?;
-                Ok(Self::Sqlite(SqlStore::new(exec)))
-            }
-            #[cfg(feature = "postgres")]
-            "postgres" => {
-                let exec = mercado_sqlx::postgres::connect(url, settings.db_max_connections)
-                    .await
-                    .map_err(|e| StartupError::Connect(e.into()))?;
-                Ok(Self::Postgres(SqlStore::new(exec)))
-            }
-            #[cfg(feature = "mysql")]
-            "mysql" => {
-                let exec = mercado_sqlx::mysql::connect(url, settings.db_max_connections)
-                    .await
-                    .map_err(|e| StartupError::Connect(e.into()))?;
-                Ok(Self::MySql(SqlStore::new(exec)))
-            }
-            #[cfg(feature = "mssql")]
-            "mssql" => {
-                let exec = mercado_tiberius::connect(url, settings.db_max_connections)
-                    .await
-                    .map_err(|e| StartupError::Connect(e.into()))?;
-                Ok(Self::MsSql(SqlStore::new(exec)))
-            }
-            _ => Err(StartupError::FeatureMissing { scheme, feature }),
-        }
-    }
-
-    /// Applies pending migrations; returns how many.
-    ///
-    /// # Errors
-    /// [`StartupError::Migrate`].
-    pub async fn migrate(&self) -> Result<usize, StartupError> {
-        Ok(with_store!(self, s => mercado_sql::migrate(s.executor()).await?))
-    }
-
     /// Starts a worker delivering this store's outbox, through `broker` when given, with
     /// the mailer the settings choose.
     ///
@@ -199,11 +88,6 @@ impl AnyStore {
         Ok(
             with_store!(self.clone(), s => WorkerHandle::spawn(s, transport, mailer, clock, timing, liveness)),
         )
-    }
-
-    /// Closes the pools.
-    pub async fn close(&self) {
-        with_store!(self, s => s.executor().close().await);
     }
 }
 
@@ -236,113 +120,6 @@ pub fn broker(settings: &Settings) -> Result<Option<mercado_amqp::Broker>, Start
         .map(|url| mercado_amqp::Broker::new(url.expose_secret()))
         .transpose()
         .map_err(|e| StartupError::Config(e.to_string()))
-}
-
-/// The outbox of whichever database, for workers and tests that hold an [`AnyStore`].
-impl mercado_core::ports::OutboxRepository for AnyStore {
-    async fn claim_events(
-        &self,
-        claim: &mercado_core::ports::Claim,
-    ) -> Result<Vec<mercado_core::ports::ClaimedEvent>, mercado_core::StoreError> {
-        with_store!(self, s => s.claim_events(claim).await)
-    }
-
-    async fn complete_event(
-        &self,
-        id: uuid::Uuid,
-        claimer: uuid::Uuid,
-        now: time::OffsetDateTime,
-    ) -> Result<bool, mercado_core::StoreError> {
-        with_store!(self, s => s.complete_event(id, claimer, now).await)
-    }
-
-    async fn retry_event(
-        &self,
-        id: uuid::Uuid,
-        claimer: uuid::Uuid,
-        retry_at: time::OffsetDateTime,
-        error: &str,
-    ) -> Result<bool, mercado_core::StoreError> {
-        with_store!(self, s => s.retry_event(id, claimer, retry_at, error).await)
-    }
-}
-
-/// Users of whichever database: what the [`mercado_core::notify::Notifier`] reads, for
-/// embedders and tests that hold an [`AnyStore`].
-impl UserRepository for AnyStore {
-    async fn insert_user(
-        &self,
-        user: &mercado_core::domain::User,
-        events: &[mercado_core::events::Event],
-    ) -> Result<(), mercado_core::StoreError> {
-        with_store!(self, s => s.insert_user(user, events).await)
-    }
-
-    async fn user_by_id(
-        &self,
-        id: mercado_core::domain::UserId,
-    ) -> Result<Option<mercado_core::domain::User>, mercado_core::StoreError> {
-        with_store!(self, s => s.user_by_id(id).await)
-    }
-
-    async fn user_by_email(
-        &self,
-        email: &Email,
-    ) -> Result<Option<mercado_core::domain::User>, mercado_core::StoreError> {
-        with_store!(self, s => s.user_by_email(email).await)
-    }
-
-    async fn update_user(
-        &self,
-        id: mercado_core::domain::UserId,
-        patch: &mercado_core::domain::UserPatch,
-        now: time::OffsetDateTime,
-    ) -> Result<Option<mercado_core::domain::User>, mercado_core::StoreError> {
-        with_store!(self, s => s.update_user(id, patch, now).await)
-    }
-
-    async fn set_password_hash(
-        &self,
-        id: mercado_core::domain::UserId,
-        hash: &mercado_core::password::PasswordHash,
-        now: time::OffsetDateTime,
-    ) -> Result<(), mercado_core::StoreError> {
-        with_store!(self, s => s.set_password_hash(id, hash, now).await)
-    }
-
-    async fn list_users(
-        &self,
-        page: mercado_core::domain::Page,
-    ) -> Result<mercado_core::domain::Paged<mercado_core::domain::User>, mercado_core::StoreError>
-    {
-        with_store!(self, s => s.list_users(page).await)
-    }
-
-    async fn active_superusers(
-        &self,
-    ) -> Result<Vec<mercado_core::domain::User>, mercado_core::StoreError> {
-        with_store!(self, s => s.active_superusers().await)
-    }
-}
-
-/// Which mails went out, on whichever database.
-impl mercado_core::ports::MailLog for AnyStore {
-    async fn was_mailed(
-        &self,
-        event: uuid::Uuid,
-        user: mercado_core::domain::UserId,
-    ) -> Result<bool, mercado_core::StoreError> {
-        with_store!(self, s => s.was_mailed(event, user).await)
-    }
-
-    async fn record_mail(
-        &self,
-        event: uuid::Uuid,
-        user: mercado_core::domain::UserId,
-        at: time::OffsetDateTime,
-    ) -> Result<(), mercado_core::StoreError> {
-        with_store!(self, s => s.record_mail(event, user, at).await)
-    }
 }
 
 /// A built server, bound and ready to run.
@@ -508,70 +285,6 @@ pub fn state<S: Store>(
     }))
 }
 
-fn routes<S: Store>(
-    state: Arc<State<S>>,
-    max_body_bytes: usize,
-    metrics: Option<Arc<Metrics>>,
-) -> BoxEndpoint<'static, Response> {
-    let tokens = state.tokens.clone();
-    let edge_tokens = tokens.clone();
-    let queries = state.queries.clone();
-    let worker = state.worker.clone();
-    let api = api::service(state);
-    let generated = api.spec();
-    let document = document::complete(&generated);
-    let operations = Arc::new(Operations::from_document(&document));
-    // Swagger UI embeds the document; give it the completed one.
-    let docs_html = api.swagger_ui_html().replacen(&generated, &document, 1);
-    let spec = make_sync(move |_| {
-        Response::builder()
-            .content_type("application/json")
-            .body(document.clone())
-    });
-    let mut route = Route::new();
-    if let Some(metrics) = &metrics {
-        let metrics = metrics.clone();
-        route = route.at(
-            "/metrics",
-            get(poem::endpoint::make(move |_| {
-                let (metrics, queries, worker) = (metrics.clone(), queries.clone(), worker.clone());
-                async move {
-                    let store = queries
-                        .gauges()
-                        .await
-                        .inspect_err(|error| tracing::warn!(%error, "metrics: store gauges unread"))
-                        .ok();
-                    Response::builder()
-                        .content_type(crate::metrics::CONTENT_TYPE)
-                        .body(metrics.render(store, queries.hashes_in_flight(), worker.as_deref()))
-                }
-            })),
-        );
-    }
-    route
-        .at("/openapi.json", get(spec))
-        .at("/docs", get(make_sync(move |_| Html(docs_html.clone()))))
-        .at("/docs/", get(make_sync(|_| Redirect::permanent("/docs"))))
-        .nest("/", api)
-        .data(tokens)
-        .with(CatchPanic::new().with_handler(|_| {
-            tracing::error!("a handler panicked");
-            Problem::new(
-                poem::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "an unexpected error occurred",
-            )
-            .into_response()
-        }))
-        .with(Edge {
-            max_body_bytes,
-            operations,
-            tokens: edge_tokens,
-            metrics,
-        })
-        .boxed()
-}
-
 /// The OpenAPI document, without a database (an in-memory SQLite store stands in).
 ///
 /// # Errors
@@ -603,32 +316,4 @@ pub async fn create_superuser(
     Ok(
         with_store!(store, s => state(s.clone(), settings, None, None)?.commands.ensure_superuser(email, password).await?),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_url_scheme_picks_the_adapter_feature() {
-        let cases = [
-            ("sqlite://mercado.db?mode=rwc", Some("sqlite")),
-            ("sqlite::memory:", Some("sqlite")),
-            ("sqlite:mercado.db?mode=rwc", Some("sqlite")),
-            ("PostgreSQL://u@h/db", Some("postgres")),
-            ("mariadb://root@h/db", Some("mysql")),
-            ("mssql://sa:x@h/db?encrypt=true", Some("mssql")),
-            ("sqlserver://sa:x@h/db", Some("mssql")),
-            ("jdbc:sqlserver://h:1433;databaseName=m", Some("mssql")),
-            (
-                "Server=tcp:h,1433;Database=m;User Id=sa;Password=x",
-                Some("mssql"),
-            ),
-            ("oracle://h/db?x=y", None),
-            ("mercado.db", None),
-        ];
-        for (url, feature) in cases {
-            assert_eq!(feature_for(&scheme_of(url)), feature, "{url}");
-        }
-    }
 }

@@ -13,7 +13,10 @@ pub mod counting;
 pub mod passlib;
 pub mod smtp;
 
+mod scratch;
+
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use mercado_core::domain::Email;
 use mercado_core::password::PasswordHash;
@@ -23,273 +26,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-/// The databases a test can run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// An SQLite file in a temporary directory.
-    Sqlite,
-    /// A fresh database on the server `MERCADO_TEST_POSTGRES_URL` names.
-    Postgres,
-    /// A fresh database on the MySQL/MariaDB server `MERCADO_TEST_MYSQL_URL` names.
-    MySql,
-    /// A fresh database on the SQL Server `MERCADO_TEST_MSSQL_URL` names (a `mssql://`
-    /// URL whose user may create databases).
-    MsSql,
-}
-
-impl Backend {
-    /// The variable naming this backend's server, if it has one.
-    fn url_variable(self) -> Option<&'static str> {
-        match self {
-            Self::Sqlite => None,
-            Self::Postgres => Some("MERCADO_TEST_POSTGRES_URL"),
-            Self::MySql => Some("MERCADO_TEST_MYSQL_URL"),
-            Self::MsSql => Some("MERCADO_TEST_MSSQL_URL"),
-        }
-    }
-
-    /// The server's admin URL: the environment, else `tests/databases.env` (the services
-    /// this project's machines run). Missing means the run fails, never skips.
-    fn admin_url(self) -> Option<String> {
-        static FILE: std::sync::Once = std::sync::Once::new();
-        let var = self.url_variable()?;
-        FILE.call_once(|| {
-            let _ = dotenvy::from_path(concat!(env!("CARGO_MANIFEST_DIR"), "/databases.env"));
-        });
-        Some(std::env::var(var).unwrap_or_else(|_| {
-            panic!("{var} is not set: the {self:?} conformance tests need a server (see tests/databases.env)")
-        }))
-    }
-}
-
-/// A database made for one test, dropped when the test ends.
-#[derive(Debug)]
-struct ScratchDatabase {
-    backend: Backend,
-    admin_url: String,
-    name: String,
-}
-
-impl ScratchDatabase {
-    /// Creates a uniquely named database; returns it and the URL to reach it.
-    async fn create(backend: Backend, admin_url: String) -> (Self, String) {
-        let name = format!("mercado_test_{}", uuid::Uuid::now_v7().simple());
-        let sql = match backend {
-            Backend::MySql => format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"),
-            // Row versioning, as production databases should have it (Azure SQL's default):
-            // readers see the last committed row instead of waiting for writers.
-            Backend::MsSql => format!(
-                "CREATE DATABASE {name}; ALTER DATABASE {name} SET READ_COMMITTED_SNAPSHOT ON"
-            ),
-            _ => format!("CREATE DATABASE {name}"),
-        };
-        if let Err(e) = admin_execute(backend, &admin_url, &sql).await {
-            panic!("cannot create a database on the {backend:?} test server at {admin_url}: {e}");
-        }
-        let url = with_database(&admin_url, &name);
-        (
-            Self {
-                backend,
-                admin_url,
-                name,
-            },
-            url,
-        )
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        let (backend, admin_url) = (self.backend, self.admin_url.clone());
-        let sql = match backend {
-            Backend::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            // Pooled sessions may still be open on it; end them first.
-            Backend::MsSql => format!(
-                "IF DB_ID(N'{0}') IS NOT NULL BEGIN \
-                 ALTER DATABASE {0} SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE {0}; END",
-                self.name
-            ),
-            _ => format!("DROP DATABASE IF EXISTS {}", self.name),
-        };
-        // Drop runs inside the test's runtime, which cannot block on another future.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(admin_execute(backend, &admin_url, &sql))
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test database {}: {dropped:?}", self.name);
-        }
-    }
-}
-
-/// Runs one statement on a fresh admin connection to `backend`'s server.
-async fn admin_execute(backend: Backend, admin_url: &str, sql: &str) -> Result<(), String> {
-    #[cfg(any(feature = "postgres", feature = "mysql"))]
-    async fn on<C: sqlx::Connection>(url: &str, sql: &str) -> Result<(), sqlx::Error>
-    where
-        for<'c> &'c mut C: sqlx::Executor<'c>,
-    {
-        let mut conn = C::connect(url).await?;
-        sqlx::Executor::execute(&mut conn, sql).await.map(drop)
-    }
-    match backend {
-        #[cfg(feature = "postgres")]
-        Backend::Postgres => on::<sqlx::PgConnection>(admin_url, sql)
-            .await
-            .map_err(|e| e.to_string()),
-        #[cfg(feature = "mysql")]
-        Backend::MySql => on::<sqlx::MySqlConnection>(admin_url, sql)
-            .await
-            .map_err(|e| e.to_string()),
-        #[cfg(feature = "mssql")]
-        Backend::MsSql => {
-            use mercado_sql::Executor as _;
-            let exec = mercado_tiberius::connect(admin_url, 1)
-                .await
-                .map_err(|e| e.to_string())?;
-            exec.execute(sql, &[])
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
-        }
-        other => panic!("the {other:?} feature of mercado-tests is off"),
-    }
-}
-
-/// `url` with its database (path) replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
-    let (rest, query) = rest
-        .split_once('?')
-        .map_or((rest, None), |(r, q)| (r, Some(q)));
-    let authority = rest.split('/').next().unwrap_or(rest);
-    match query {
-        Some(q) => format!("{scheme}://{authority}/{name}?{q}"),
-        None => format!("{scheme}://{authority}/{name}"),
-    }
-}
-
-/// A fresh, empty database of one backend, removed when dropped: an SQLite file in a
-/// temporary directory, or a uniquely named database on the backend's server.
-#[derive(Debug)]
-pub struct Scratch {
-    /// Its URL, as `DATABASE_URL` would name it.
-    pub url: String,
-    /// A temporary directory (the SQLite file, mails), removed on drop.
-    pub dir: tempfile::TempDir,
-    _database: Option<ScratchDatabase>,
-}
-
-impl Scratch {
-    /// Makes one on `backend`.
-    ///
-    /// # Panics
-    /// When the backend's server is not configured or refuses.
-    pub async fn create(backend: Backend) -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let (database, url) = match backend.admin_url() {
-            None => (
-                None,
-                format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("mercado.db").display()
-                ),
-            ),
-            Some(admin_url) => {
-                let (database, url) = ScratchDatabase::create(backend, admin_url).await;
-                (Some(database), url)
-            }
-        };
-        Self {
-            url,
-            dir,
-            _database: database,
-        }
-    }
-}
-
-/// Opens the executor of `backend` on a [`Scratch`] database, as `AnyStore::open` does.
 #[doc(hidden)]
-pub mod connect {
-    /// SQLite: one writer, four readers.
-    #[cfg(feature = "sqlite")]
-    pub async fn sqlite(url: &str) -> mercado_sqlx::sqlite::SqliteExecutor {
-        mercado_sqlx::sqlite::connect(url, 4)
-            .await
-            .expect("the scratch SQLite database opens")
-    }
-
-    /// PostgreSQL.
-    #[cfg(feature = "postgres")]
-    pub async fn postgres(url: &str) -> mercado_sqlx::postgres::PgExecutor {
-        mercado_sqlx::postgres::connect(url, 4)
-            .await
-            .expect("the scratch PostgreSQL database opens")
-    }
-
-    /// MySQL/MariaDB.
-    #[cfg(feature = "mysql")]
-    pub async fn mysql(url: &str) -> mercado_sqlx::mysql::MySqlExecutor {
-        mercado_sqlx::mysql::connect(url, 4)
-            .await
-            .expect("the scratch MySQL database opens")
-    }
-
-    /// SQL Server.
-    #[cfg(feature = "mssql")]
-    pub async fn mssql(url: &str) -> mercado_tiberius::MsExecutor {
-        mercado_tiberius::connect(url, 4)
-            .await
-            .expect("the scratch SQL Server database opens")
-    }
-
-    /// Applies every migration, then hands the executor back.
-    pub async fn migrated<E: mercado_sql::Executor>(exec: E) -> E {
-        mercado_sql::migrate(&exec)
-            .await
-            .expect("the scratch database migrates");
-        exec
-    }
-}
-
-/// Runs `$test`, an `async fn<E: mercado_sql::Executor>(E)`, over the executor of a
-/// fresh, migrated [`Scratch`] database of `$backend` (a [`Backend`]): generic test
-/// bodies inside a [`conformance!`] test. The database is removed afterwards.
-#[macro_export]
-macro_rules! with_scratch_executor {
-    ($backend:expr, $test:path) => {{
-        let backend: $crate::Backend = $backend;
-        let scratch = $crate::Scratch::create(backend).await;
-        match backend {
-            #[cfg(feature = "sqlite")]
-            $crate::Backend::Sqlite => {
-                let exec = $crate::connect::sqlite(&scratch.url).await;
-                $test($crate::connect::migrated(exec).await).await
-            }
-            #[cfg(feature = "postgres")]
-            $crate::Backend::Postgres => {
-                let exec = $crate::connect::postgres(&scratch.url).await;
-                $test($crate::connect::migrated(exec).await).await
-            }
-            #[cfg(feature = "mysql")]
-            $crate::Backend::MySql => {
-                let exec = $crate::connect::mysql(&scratch.url).await;
-                $test($crate::connect::migrated(exec).await).await
-            }
-            #[cfg(feature = "mssql")]
-            $crate::Backend::MsSql => {
-                let exec = $crate::connect::mssql(&scratch.url).await;
-                $test($crate::connect::migrated(exec).await).await
-            }
-            #[allow(unreachable_patterns)]
-            other => panic!("the {other:?} feature of mercado-tests is off"),
-        }
-    }};
-}
+pub use mercado_server::databases;
+pub use scratch::{Backend, Scratch, migrated};
 
 /// The first superuser every test server creates.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -330,7 +69,7 @@ pub struct TestApp {
     pub store: AnyStore,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _scratch: Scratch,
+    _scratch: Arc<Scratch>,
 }
 
 /// Starts a server on `backend` with the test defaults (1 000 password rounds, so tests
@@ -341,12 +80,42 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts a server on `backend`, letting the test adjust the settings first.
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    let scratch = Scratch::create(backend).await;
+    let scratch = Arc::new(Scratch::create(backend).await);
+    let secret = format!("test-secret-{}", uuid::Uuid::now_v7());
+    spawn_on(scratch, secret, tweak).await
+}
+
+/// Starts `n` servers on one fresh database of `backend` at the same moment, as
+/// replicas behind a load balancer would start: each its own pools, hashing threads
+/// and worker, all with one JWT secret.
+pub async fn spawn_replicas(backend: Backend, n: usize) -> Vec<TestApp> {
+    let scratch = Arc::new(Scratch::create(backend).await);
+    let secret = format!("test-secret-{}", uuid::Uuid::now_v7());
+    let starting: Vec<_> = (0..n)
+        .map(|_| tokio::spawn(spawn_on(Arc::clone(&scratch), secret.clone(), |_| {})))
+        .collect();
+    let mut replicas = Vec::with_capacity(n);
+    for (i, started) in starting.into_iter().enumerate() {
+        replicas.push(
+            started
+                .await
+                .unwrap_or_else(|e| panic!("replica {i} did not start: {e}")),
+        );
+    }
+    replicas
+}
+
+/// Starts a server on `scratch` with the test defaults, then `tweak`.
+async fn spawn_on(
+    scratch: Arc<Scratch>,
+    secret: String,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
     let database_url = scratch.url.clone();
     let mut settings = Settings::with_database(database_url.clone());
     settings.bind = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.password_rounds = 1_000;
-    settings.jwt_secret = Some(format!("test-secret-{}", uuid::Uuid::now_v7()).into());
+    settings.jwt_secret = Some(secret.into());
     settings.first_superuser = Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.to_owned().into()));
     settings.mail_dir = scratch.dir.path().join("mail");
     settings.worker_poll_ms = 50;
@@ -622,48 +391,4 @@ async fn read(response: reqwest::Response) -> Reply {
         headers,
         body,
     }
-}
-
-/// Expands test bodies `async fn name(backend: Backend)` into one `#[tokio::test]` per
-/// database, in a module per database.
-#[macro_export]
-macro_rules! conformance {
-    ($($name:ident),+ $(,)?) => {
-        #[cfg(feature = "sqlite")]
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name($crate::Backend::Sqlite).await;
-                }
-            )+
-        }
-        #[cfg(feature = "postgres")]
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name($crate::Backend::Postgres).await;
-                }
-            )+
-        }
-        #[cfg(feature = "mysql")]
-        mod mysql {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name($crate::Backend::MySql).await;
-                }
-            )+
-        }
-        #[cfg(feature = "mssql")]
-        mod mssql {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name($crate::Backend::MsSql).await;
-                }
-            )+
-        }
-    };
 }

@@ -17,7 +17,7 @@ use mercado_server::startup::mailer;
 use mercado_sql::SqlStore;
 use mercado_sqlx::sqlite::SqliteExecutor;
 use mercado_tests::smtp::{SmtpSink, recipients};
-use mercado_tests::{ADMIN_EMAIL, Backend, TestApp, connect, spawn_app_with};
+use mercado_tests::{ADMIN_EMAIL, Backend, TestApp, spawn_app_with};
 use mercado_worker::{Health, Liveness, OutboxSource, Timing, consume};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
@@ -107,7 +107,8 @@ async fn run_until<E: EventSource + 'static, M: Mailer>(
 
 /// The server's SQLite database, opened once more (the worker is generic over a store).
 async fn store(app: &TestApp) -> SqlStore<SqliteExecutor> {
-    SqlStore::new(connect::sqlite(&app.database_url).await)
+    let exec = mercado_sqlx::sqlite::connect(&app.database_url, 4).await;
+    SqlStore::new(exec.expect("the server's SQLite database opens"))
 }
 
 async fn outbox(app: &TestApp) -> OutboxSource<SqlStore<SqliteExecutor>> {

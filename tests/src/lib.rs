@@ -11,6 +11,7 @@
 pub mod amqp;
 pub mod counting;
 pub mod passlib;
+mod requests;
 pub mod smtp;
 
 mod scratch;

@@ -5,7 +5,6 @@ use futures_util::future::join_all;
 use mercado_tests::{
     ADMIN_EMAIL, ADMIN_PASSWORD, Backend, conformance, spawn_app, unique_password,
 };
-use reqwest::Method;
 use serde_json::json;
 
 conformance!(
@@ -19,13 +18,12 @@ conformance!(
 async fn forty_buyers_for_ten_units_get_exactly_ten_orders(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin().await;
-    let product = app.product(&admin, "Scarce", "5.00", 10).await;
-    let id = product["id"].as_str().unwrap();
+    let id = app.product_id(&admin, "Scarce", "5.00", 10).await;
     let mut buyers = Vec::new();
     for _ in 0..40 {
         buyers.push(app.new_user().await.0);
     }
-    let line = [(id, 1)];
+    let line = [(id.as_str(), 1)];
     let replies = join_all(buyers.iter().map(|token| app.order(token, &line))).await;
     let created = replies.iter().filter(|r| r.status == 201).count();
     let conflicts = replies.iter().filter(|r| r.status == 409).count();
@@ -35,24 +33,16 @@ async fn forty_buyers_for_ten_units_get_exactly_ten_orders(backend: Backend) {
         "statuses: {:?}",
         replies.iter().map(|r| r.status).collect::<Vec<_>>()
     );
-    assert_eq!(
-        app.get(&format!("/api/v1/products/{id}"), None)
-            .await
-            .expect(200)["stock"],
-        0
-    );
-    assert_eq!(
-        app.get("/api/v1/orders", Some(&admin)).await.expect(200)["total"],
-        10
-    );
+    assert_eq!(app.stock(&id).await, 0);
+    assert_eq!(app.total("/api/v1/orders", Some(&admin)).await, 10);
 }
 
 async fn crossed_multi_item_orders_neither_deadlock_nor_oversell(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin().await;
-    let a = app.product(&admin, "A", "1.00", 30).await;
-    let b = app.product(&admin, "B", "1.00", 30).await;
-    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let a = app.product_id(&admin, "A", "1.00", 30).await;
+    let b = app.product_id(&admin, "B", "1.00", 30).await;
+    let (a, b) = (a.as_str(), b.as_str());
     let (token, _) = app.new_user().await;
     let orders = (0..40).map(|i| {
         let lines = if i % 2 == 0 {
@@ -73,25 +63,18 @@ async fn crossed_multi_item_orders_neither_deadlock_nor_oversell(backend: Backen
     );
     assert_eq!(created, 30);
     for id in [a, b] {
-        assert_eq!(
-            app.get(&format!("/api/v1/products/{id}"), None)
-                .await
-                .expect(200)["stock"],
-            0
-        );
+        assert_eq!(app.stock(id).await, 0);
     }
 }
 
 async fn twelve_concurrent_cancels_have_exactly_one_winner(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin().await;
-    let product = app.product(&admin, "Tea", "1.00", 10).await;
-    let id = product["id"].as_str().unwrap();
+    let id = app.product_id(&admin, "Tea", "1.00", 10).await;
     let (token, _) = app.new_user().await;
-    let order = app.order(&token, &[(id, 3)]).await.expect(201);
-    let path = format!("/api/v1/orders/{}/cancel", order["id"].as_str().unwrap());
-    let replies =
-        join_all((0..12).map(|_| app.send(Method::POST, &path, Some(&token), None))).await;
+    let order = app.order(&token, &[(&id, 3)]).await.expect(201);
+    let order_id = order["id"].as_str().unwrap();
+    let replies = join_all((0..12).map(|_| app.cancel(&token, order_id))).await;
     let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
@@ -103,13 +86,7 @@ async fn twelve_concurrent_cancels_have_exactly_one_winner(backend: Backend) {
         11,
         "{statuses:?}"
     );
-    assert_eq!(
-        app.get(&format!("/api/v1/products/{id}"), None)
-            .await
-            .expect(200)["stock"],
-        10,
-        "stock returned once"
-    );
+    assert_eq!(app.stock(&id).await, 10, "stock returned once");
 }
 
 async fn twelve_concurrent_sign_ups_with_one_email_create_one_user(backend: Backend) {
@@ -128,10 +105,7 @@ async fn twelve_concurrent_sign_ups_with_one_email_create_one_user(backend: Back
         "{statuses:?}"
     );
     let admin = app.admin().await;
-    assert_eq!(
-        app.get("/api/v1/users", Some(&admin)).await.expect(200)["total"],
-        2
-    );
+    assert_eq!(app.total("/api/v1/users", Some(&admin)).await, 2);
 }
 
 /// 40 wrong passwords at once for one account, and 40 for an unknown email: the limit

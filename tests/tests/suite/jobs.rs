@@ -42,19 +42,9 @@ async fn finished(app: &TestApp, token: &str, location: &str) -> Value {
 }
 
 async fn products_named(app: &TestApp, name: &str) -> usize {
-    let page = app
-        .get(
-            &format!("/api/v1/products?q={}&limit=100", name.replace(' ', "%20")),
-            None,
-        )
-        .await
-        .expect(200);
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["name"] == name)
-        .count()
+    let path = format!("/api/v1/products?q={}&limit=100", name.replace(' ', "%20"));
+    let items = app.items(&path, None).await;
+    items.iter().filter(|p| p["name"] == name).count()
 }
 
 async fn an_import_reports_bad_rows_imports_the_rest_and_adds_nothing_twice(backend: Backend) {

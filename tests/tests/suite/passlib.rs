@@ -2,7 +2,6 @@
 //! the users table and the login endpoint.
 
 use mercado_tests::{Backend, conformance, passlib, spawn_app_with, unique_email};
-use serde_json::json;
 
 conformance!(
     passlib_hashes_log_in_and_are_upgraded,
@@ -29,13 +28,7 @@ async fn passlib_hashes_log_in_and_are_upgraded(backend: Backend) {
     for (i, (handler, options, upgraded)) in schemes.into_iter().enumerate() {
         let password = PASSWORDS[i % PASSWORDS.len()];
         let email = unique_email();
-        app.post(
-            "/api/v1/users",
-            None,
-            &json!({"email": email, "password": "placeholder-1"}),
-        )
-        .await
-        .expect(201);
+        app.sign_up(&email, "placeholder-1").await;
         let python_hash = passlib::hash(handler, options, password);
         app.store_hash(&email, &python_hash).await;
         app.login_raw(&email, "not the password").await.problem(401);
@@ -61,13 +54,7 @@ async fn hashes_mercado_writes_verify_in_passlib(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.password_rounds = 29_000).await;
     for password in PASSWORDS {
         let email = unique_email();
-        app.post(
-            "/api/v1/users",
-            None,
-            &json!({"email": email, "password": password}),
-        )
-        .await
-        .expect(201);
+        app.sign_up(&email, password).await;
         let stored = app.stored_hash(&email).await;
         assert!(stored.starts_with("$pbkdf2-sha256$29000$"), "{stored}");
         assert!(

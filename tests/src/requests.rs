@@ -1,0 +1,86 @@
+//! Request chains the suite repeats, one helper each, so that a test reads as what it
+//! checks rather than how the contract spells a path.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{Reply, TestApp};
+
+impl TestApp {
+    /// Signs up `email` with `password`; returns the user (201).
+    pub async fn sign_up(&self, email: &str, password: &str) -> Value {
+        let body = json!({"email": email, "password": password});
+        self.post("/api/v1/users", None, &body).await.expect(201)
+    }
+
+    /// Logs `token` out.
+    pub async fn logout(&self, token: &str) -> Reply {
+        self.send(Method::POST, "/api/v1/logout", Some(token), None)
+            .await
+    }
+
+    /// Creates a product as `admin`; returns its id.
+    pub async fn product_id(&self, admin: &str, name: &str, price: &str, stock: i64) -> String {
+        let product = self.product(admin, name, price, stock).await;
+        product["id"].as_str().expect("a product id").to_owned()
+    }
+
+    /// A product's stock, as the API reads it.
+    pub async fn stock(&self, product_id: &str) -> i64 {
+        let product = self
+            .get(&format!("/api/v1/products/{product_id}"), None)
+            .await
+            .expect(200);
+        product["stock"].as_i64().expect("a stock")
+    }
+
+    /// Reads an order.
+    pub async fn read_order(&self, token: Option<&str>, order_id: &str) -> Reply {
+        self.get(&format!("/api/v1/orders/{order_id}"), token).await
+    }
+
+    /// Cancels an order.
+    pub async fn cancel(&self, token: &str, order_id: &str) -> Reply {
+        let path = format!("/api/v1/orders/{order_id}/cancel");
+        self.send(Method::POST, &path, Some(token), None).await
+    }
+
+    /// The items of a list's page (200).
+    pub async fn items(&self, path: &str, token: Option<&str>) -> Vec<Value> {
+        let mut page = self.get(path, token).await.expect(200);
+        match page["items"].take() {
+            Value::Array(items) => items,
+            other => panic!("a page's items: {other}"),
+        }
+    }
+
+    /// How many items a list has in all (200).
+    pub async fn total(&self, path: &str, token: Option<&str>) -> i64 {
+        let page = self.get(path, token).await.expect(200);
+        page["total"].as_i64().expect("a page's total")
+    }
+}
+
+impl Reply {
+    /// Asserts a 422 problem; returns its `errors` as (field, message) pairs, in order.
+    #[track_caller]
+    pub fn faults(self) -> Vec<(String, String)> {
+        Self::faults_in(&self.problem(422))
+    }
+
+    /// A problem's `errors` as (field, message) pairs, in order, for a test that reads
+    /// more of the problem.
+    pub fn faults_in(problem: &Value) -> Vec<(String, String)> {
+        problem["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no errors: {problem}"))
+            .iter()
+            .map(|e| {
+                (
+                    e["field"].as_str().unwrap().to_owned(),
+                    e["message"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,177 @@
+//! [`SqlStore`]: every repository port, implemented once over an [`Executor`], one module per
+//! concept; here what they share: reads, the transaction runner with its bounded retries,
+//! error mapping and row decoding helpers.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use mercado_core::StoreError;
+use mercado_core::domain::{Money, Page};
+use mercado_core::events::Event;
+
+use crate::statements::{COUNT_KINDS, Statements};
+use crate::{DbError, DbErrorKind, Executor, Kind, Row, Transaction, Value};
+
+mod auth;
+mod health;
+mod jobs;
+mod orders;
+mod outbox;
+mod products;
+mod users;
+
+/// How many times a transaction that hit a deadlock or serialization failure is tried.
+const TX_ATTEMPTS: usize = 4;
+
+/// The store: all repository ports over one executor.
+pub struct SqlStore<E> {
+    exec: E,
+    st: Arc<Statements>,
+}
+
+impl<E: Clone> Clone for SqlStore<E> {
+    fn clone(&self) -> Self {
+        Self {
+            exec: self.exec.clone(),
+            st: self.st.clone(),
+        }
+    }
+}
+
+impl<E> std::fmt::Debug for SqlStore<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("dialect", &self.st.dialect)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A failure inside a transaction: the database's, or the operation's own outcome.
+enum TxError<E> {
+    Db(DbError),
+    Domain(E),
+}
+
+impl<E> From<DbError> for TxError<E> {
+    fn from(e: DbError) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl<E: Executor> SqlStore<E> {
+    /// A store over `exec`, with the statements of its dialect.
+    pub fn new(exec: E) -> Self {
+        let st = Arc::new(Statements::new(exec.dialect()));
+        Self { exec, st }
+    }
+
+    /// The executor, for callers that need the pool itself (migrations, tests).
+    pub fn executor(&self) -> &E {
+        &self.exec
+    }
+
+    fn err(&self, e: DbError) -> StoreError {
+        e.into_store_error(self.st.dialect)
+    }
+
+    /// A read outside a transaction; one lost connection (a database restart) is
+    /// retried on a fresh one, since reading twice changes nothing.
+    async fn fetch(
+        &self,
+        sql: &str,
+        params: &[Value],
+        kinds: &[Kind],
+    ) -> Result<Vec<Row>, StoreError> {
+        let rows = match self.exec.fetch(sql, params, kinds).await {
+            Err(e) if e.kind == DbErrorKind::Unavailable => {
+                tracing::debug!(error = %e, "read retried on a fresh connection");
+                self.exec.fetch(sql, params, kinds).await
+            }
+            other => other,
+        };
+        rows.map_err(|e| self.err(e))
+    }
+
+    async fn fetch_optional(
+        &self,
+        sql: &str,
+        params: &[Value],
+        kinds: &[Kind],
+    ) -> Result<Option<Row>, StoreError> {
+        Ok(self.fetch(sql, params, kinds).await?.into_iter().next())
+    }
+
+    async fn count(&self, sql: &str, params: &[Value]) -> Result<i64, StoreError> {
+        let row = self.fetch_optional(sql, params, COUNT_KINDS).await?;
+        row.ok_or_else(|| StoreError::Corrupt("COUNT returned no row".into()))?
+            .int(0)
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        self.exec
+            .execute(sql, params)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Runs `attempt` (one whole transaction) again while the database reports a deadlock
+    /// or serialization failure, a bounded number of times; and once after a lost
+    /// connection before COMMIT (the server rolled the transaction back with it). A
+    /// connection lost during COMMIT ([`DbErrorKind::InDoubt`]) is never retried.
+    async fn retrying<T, D, F, Fut>(&self, mut attempt: F) -> Result<T, D>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, TxError<D>>>,
+        D: From<StoreError>,
+    {
+        let mut tries = 0;
+        let mut reconnected = false;
+        loop {
+            tries += 1;
+            match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(TxError::Domain(e)) => return Err(e),
+                Err(TxError::Db(e)) if e.kind == DbErrorKind::Retryable && tries < TX_ATTEMPTS => {
+                    tracing::debug!(tries, error = %e, "transaction retried");
+                }
+                Err(TxError::Db(e)) if e.kind == DbErrorKind::Unavailable && !reconnected => {
+                    reconnected = true;
+                    tracing::debug!(error = %e, "transaction retried on a fresh connection");
+                }
+                Err(TxError::Db(e)) => return Err(self.err(e).into()),
+            }
+        }
+    }
+
+    fn paging(&self, page: Page) -> [Value; 2] {
+        let (limit, offset) = (Value::Int(page.limit()), Value::Int(page.offset()));
+        if self.st.dialect.offset_first() {
+            [offset, limit]
+        } else {
+            [limit, offset]
+        }
+    }
+
+    async fn insert_events(&self, tx: &mut E::Tx, events: &[Event]) -> Result<(), DbError> {
+        for event in events {
+            let payload = serde_json::to_string(&event.payload)
+                .map_err(|e| DbError::new(DbErrorKind::Other, format!("event payload: {e}")))?;
+            let params = [
+                Value::Uuid(event.id),
+                event.payload.kind().into(),
+                payload.into(),
+                event.occurred_at.into(),
+            ];
+            tx.execute(&self.st.insert_event, &params).await?;
+        }
+        Ok(())
+    }
+}
+
+fn corrupt(what: &str) -> impl Fn(&dyn std::fmt::Display) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("{what}: {e}").into())
+}
+
+fn money(row: &Row, i: usize) -> Result<Money, StoreError> {
+    Money::from_decimal(row.money(i)?).map_err(|e| corrupt("money")(&e))
+}

@@ -1,0 +1,268 @@
+//! Orders: placing one takes stock, cancelling one returns it.
+
+use mercado_core::StoreError;
+use mercado_core::domain::{
+    Money, Order, OrderId, OrderLine, OrderStatus, Page, Paged, ProductId, ProductName, Quantity,
+    UserId,
+};
+use mercado_core::events::{DomainEvent, Event};
+use mercado_core::ports::{CancelOrderError, OrderRepository, PlaceOrder, PlaceOrderError};
+use time::OffsetDateTime;
+
+use super::{SqlStore, TxError, corrupt, money};
+use crate::statements::{ORDER_LINE_KINDS, STOCK_KINDS};
+use crate::{Executor, Kind, Row, Transaction, Value};
+
+impl<E: Executor> SqlStore<E> {
+    async fn place_once(&self, order: &PlaceOrder) -> Result<Order, TxError<PlaceOrderError>> {
+        let st = &self.st;
+        let lines = order.lines.as_slice();
+        let mut ids: Vec<ProductId> = lines.iter().map(|l| l.product_id).collect();
+        ids.sort_unstable();
+        let params: Vec<Value> = ids.iter().map(|id| Value::Uuid(id.as_uuid())).collect();
+
+        let mut tx = self.exec.begin().await?;
+        // Locks every product of the order in id order, so crossed orders cannot deadlock.
+        let rows = tx
+            .fetch(&st.products_for_order[ids.len() - 1], &params, STOCK_KINDS)
+            .await?;
+        let mut stock = Vec::with_capacity(rows.len());
+        for row in &rows {
+            stock.push(stock_row(row).map_err(|e| TxError::Domain(e.into()))?);
+        }
+        let mut order_lines = Vec::with_capacity(lines.len());
+        for line in lines {
+            let Some(p) = stock.iter().find(|p| p.id == line.product_id) else {
+                return Err(TxError::Domain(PlaceOrderError::UnknownProduct(
+                    line.product_id,
+                )));
+            };
+            if p.stock < line.quantity.get() {
+                return Err(TxError::Domain(PlaceOrderError::InsufficientStock(
+                    line.product_id,
+                )));
+            }
+            order_lines.push(OrderLine {
+                product_id: p.id,
+                product_name: p.name.clone(),
+                unit_price: p.price,
+                quantity: line.quantity,
+            });
+        }
+
+        let mut events = Vec::with_capacity(1 + lines.len());
+        for p in &stock {
+            let quantity = lines
+                .iter()
+                .find(|l| l.product_id == p.id)
+                .map_or(0, |l| l.quantity.get());
+            let params = [
+                quantity.into(),
+                order.now.into(),
+                Value::Uuid(p.id.as_uuid()),
+                quantity.into(),
+            ];
+            // The condition re-checks under the lock; the CHECK constraint backs it up.
+            if tx.execute(&st.take_stock, &params).await? != 1 {
+                return Err(TxError::Domain(PlaceOrderError::InsufficientStock(p.id)));
+            }
+            let threshold = order.low_stock_threshold;
+            if let Some(low) =
+                DomainEvent::stock_low(p.id, &p.name, p.stock, p.stock - quantity, threshold)
+            {
+                events.push(Event::new(low, order.now));
+            }
+        }
+
+        let placed = Order {
+            id: order.id,
+            user_id: order.user_id,
+            status: OrderStatus::Pending,
+            lines: order_lines,
+            created_at: order.now,
+            updated_at: order.now,
+        };
+        let params = [
+            Value::Uuid(placed.id.as_uuid()),
+            Value::Uuid(placed.user_id.as_uuid()),
+            OrderStatus::Pending.as_str().into(),
+            Value::Money(placed.total().as_decimal()),
+            order.now.into(),
+            order.now.into(),
+        ];
+        tx.execute(&st.insert_order, &params).await?;
+        let mut params = Vec::with_capacity(placed.lines.len() * 6);
+        for (no, line) in (1_i64..).zip(&placed.lines) {
+            params.extend([
+                Value::Uuid(placed.id.as_uuid()),
+                no.into(),
+                Value::Uuid(line.product_id.as_uuid()),
+                line.product_name.as_str().into(),
+                Value::Money(line.unit_price.as_decimal()),
+                line.quantity.get().into(),
+            ]);
+        }
+        tx.execute(&st.insert_order_items[placed.lines.len() - 1], &params)
+            .await?;
+        events.insert(0, Event::new(DomainEvent::order_placed(&placed), order.now));
+        self.insert_events(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(placed)
+    }
+
+    async fn cancel_once(
+        &self,
+        id: OrderId,
+        now: OffsetDateTime,
+    ) -> Result<Order, TxError<CancelOrderError>> {
+        let st = &self.st;
+        let order_id = Value::Uuid(id.as_uuid());
+        let mut tx = self.exec.begin().await?;
+        // Only one concurrent caller moves the order out of `pending`.
+        if tx
+            .execute(&st.cancel_order, &[now.into(), order_id.clone()])
+            .await?
+            != 1
+        {
+            let exists = !tx
+                .fetch(&st.order_status, &[order_id], &[Kind::Text])
+                .await?
+                .is_empty();
+            return Err(TxError::Domain(if exists {
+                CancelOrderError::NotPending
+            } else {
+                CancelOrderError::NotFound
+            }));
+        }
+        let rows = tx
+            .fetch(&st.order_by_id, &[order_id], ORDER_LINE_KINDS)
+            .await?;
+        let order = orders_from_rows(&rows)
+            .and_then(|mut orders| {
+                orders
+                    .pop()
+                    .ok_or_else(|| StoreError::Corrupt("order without lines".into()))
+            })
+            .map_err(|e| TxError::Domain(e.into()))?;
+        let mut lines: Vec<&OrderLine> = order.lines.iter().collect();
+        lines.sort_unstable_by_key(|l| l.product_id);
+        for line in lines {
+            let params = [
+                line.quantity.get().into(),
+                now.into(),
+                Value::Uuid(line.product_id.as_uuid()),
+            ];
+            tx.execute(&st.return_stock, &params).await?;
+        }
+        self.insert_events(
+            &mut tx,
+            &[Event::new(DomainEvent::order_cancelled(&order), now)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(order)
+    }
+}
+
+impl<E: Executor> OrderRepository for SqlStore<E> {
+    async fn place_order(&self, order: &PlaceOrder) -> Result<Order, PlaceOrderError> {
+        self.retrying(|| self.place_once(order)).await
+    }
+
+    async fn cancel_order(
+        &self,
+        id: OrderId,
+        now: OffsetDateTime,
+    ) -> Result<Order, CancelOrderError> {
+        self.retrying(|| self.cancel_once(id, now)).await
+    }
+
+    async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let rows = self
+            .fetch(
+                &self.st.order_by_id,
+                &[Value::Uuid(id.as_uuid())],
+                ORDER_LINE_KINDS,
+            )
+            .await?;
+        Ok(orders_from_rows(&rows)?.pop())
+    }
+
+    async fn list_orders(
+        &self,
+        user: Option<UserId>,
+        page: Page,
+    ) -> Result<Paged<Order>, StoreError> {
+        let st = &self.st;
+        let [a, b] = self.paging(page);
+        let (total, rows) = match user {
+            Some(user) => {
+                let user = Value::Uuid(user.as_uuid());
+                let total = self
+                    .count(&st.count_orders_of_user, std::slice::from_ref(&user))
+                    .await?;
+                (
+                    total,
+                    self.fetch(&st.list_orders_of_user, &[user, a, b], ORDER_LINE_KINDS)
+                        .await?,
+                )
+            }
+            None => (
+                self.count(&st.count_orders, &[]).await?,
+                self.fetch(&st.list_orders, &[a, b], ORDER_LINE_KINDS)
+                    .await?,
+            ),
+        };
+        Ok(Paged {
+            items: orders_from_rows(&rows)?,
+            total,
+            page,
+        })
+    }
+}
+
+/// A product as placing an order reads it.
+struct StockRow {
+    id: ProductId,
+    name: ProductName,
+    price: Money,
+    stock: i64,
+}
+
+fn stock_row(row: &Row) -> Result<StockRow, StoreError> {
+    Ok(StockRow {
+        id: ProductId::from_uuid(row.uuid(0)?),
+        name: ProductName::parse(&row.text(1)?).map_err(|e| corrupt("name")(&e))?,
+        price: money(row, 2)?,
+        stock: row.int(3)?,
+    })
+}
+
+/// Groups order ⋈ line rows (ordered by order, then line) into orders.
+fn orders_from_rows(rows: &[Row]) -> Result<Vec<Order>, StoreError> {
+    let mut orders: Vec<Order> = Vec::new();
+    for row in rows {
+        let id = OrderId::from_uuid(row.uuid(0)?);
+        if orders.last().is_none_or(|o| o.id != id) {
+            let status = row.text(2)?;
+            orders.push(Order {
+                id,
+                user_id: UserId::from_uuid(row.uuid(1)?),
+                status: OrderStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("status {status}").into()))?,
+                lines: Vec::new(),
+                created_at: row.time(3)?,
+                updated_at: row.time(4)?,
+            });
+        }
+        let line = OrderLine {
+            product_id: ProductId::from_uuid(row.uuid(5)?),
+            product_name: ProductName::parse(&row.text(6)?)
+                .map_err(|e| corrupt("product_name")(&e))?,
+            unit_price: money(row, 7)?,
+            quantity: Quantity::new(row.int(8)?).map_err(|e| corrupt("quantity")(&e))?,
+        };
+        orders.last_mut().expect("pushed above").lines.push(line);
+    }
+    Ok(orders)
+}

@@ -4,73 +4,13 @@
 //! differ (paging, row locks, the migrations table) the variants stand side by side
 //! here or in [`Dialect`]. Statements whose length depends on the input (`IN` lists,
 //! multi-row inserts) are built for every size up front, so each one is prepared once
-//! and cached by the driver.
+//! and cached by the driver. The column lists that reads decode come from the store module
+//! that decodes them (`UserRow::COLUMNS`, …).
 
 use mercado_core::domain::OrderLines;
 
-use crate::{Dialect, Kind};
-
-/// Columns of `users`, in the order [`USER_KINDS`] decodes them.
-pub(crate) const USER_COLUMNS: &str =
-    "id, email, full_name, password_hash, is_active, is_superuser, created_at, updated_at";
-pub(crate) const USER_KINDS: &[Kind] = &[
-    Kind::Uuid,
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::Bool,
-    Kind::Bool,
-    Kind::Time,
-    Kind::Time,
-];
-
-/// Columns of `products`, in the order [`PRODUCT_KINDS`] decodes them.
-pub(crate) const PRODUCT_COLUMNS: &str =
-    "id, name, description, price, stock, created_at, updated_at";
-pub(crate) const PRODUCT_KINDS: &[Kind] = &[
-    Kind::Uuid,
-    Kind::Text,
-    Kind::Text,
-    Kind::Money,
-    Kind::Int,
-    Kind::Time,
-    Kind::Time,
-];
-
-/// Columns of an order joined with one of its lines, as [`ORDER_LINE_KINDS`] decodes them.
-pub(crate) const ORDER_LINE_KINDS: &[Kind] = &[
-    Kind::Uuid,
-    Kind::Uuid,
-    Kind::Text,
-    Kind::Time,
-    Kind::Time,
-    Kind::Uuid,
-    Kind::Text,
-    Kind::Money,
-    Kind::Int,
-];
-
-/// Columns read when placing an order.
-pub(crate) const STOCK_KINDS: &[Kind] = &[Kind::Uuid, Kind::Text, Kind::Money, Kind::Int];
-
-pub(crate) const COUNT_KINDS: &[Kind] = &[Kind::Int];
-
-/// Columns of `jobs`, in the order [`JOB_KINDS`] decodes them.
-pub(crate) const JOB_COLUMNS: &str =
-    "id, kind, status, rows_done, rows_total, created_at, updated_at, attempts";
-pub(crate) const JOB_KINDS: &[Kind] = &[
-    Kind::Uuid,
-    Kind::Text,
-    Kind::Text,
-    Kind::Int,
-    Kind::Int,
-    Kind::Time,
-    Kind::Time,
-    Kind::Int,
-];
-
-/// Columns of a claimed outbox row, as [`Statements::claim_events`] selects them.
-pub(crate) const OUTBOX_KINDS: &[Kind] = &[Kind::Uuid, Kind::Text, Kind::Time, Kind::Int];
+use crate::Dialect;
+use crate::store::{JobErrorRow, JobRow, OrderLineRow, OutboxRow, ProductRow, StockRow, UserRow};
 
 /// Every statement, rendered for one dialect.
 #[derive(Debug)]
@@ -146,16 +86,17 @@ impl Statements {
         let r = |sql: &str| d.render(sql);
         let (hint, lock, paging) = (d.lock_hint(), d.lock_suffix(), d.paging());
         let (claim_hint, claim, first) = (d.claim_hint(), d.claim_suffix(), d.first_rows());
+        let (users, products, jobs) = (UserRow::COLUMNS, ProductRow::COLUMNS, JobRow::COLUMNS);
         let like =
             |column: &str| format!("{column} LIKE ? ESCAPE '{}'", crate::dialect::LIKE_ESCAPE);
         let order_page = |filter: &str| {
             format!(
-                "SELECT o.id, o.user_id, o.status, o.created_at, o.updated_at, \
-                        i.product_id, i.product_name, i.unit_price, i.quantity \
+                "SELECT {} \
                  FROM (SELECT id, user_id, status, created_at, updated_at FROM orders {filter} \
                        ORDER BY created_at DESC, id DESC {paging}) o \
                  JOIN order_items i ON i.order_id = o.id \
-                 ORDER BY o.created_at DESC, o.id DESC, i.line_no"
+                 ORDER BY o.created_at DESC, o.id DESC, i.line_no",
+                OrderLineRow::COLUMNS
             )
         };
         Self {
@@ -164,25 +105,25 @@ impl Statements {
             // One round trip for both backlogs; scalar subqueries need no FROM anywhere.
             gauges: r("SELECT (SELECT COUNT(*) FROM outbox WHERE published_at IS NULL), \
                  (SELECT COUNT(*) FROM jobs WHERE status IN (?, ?))"),
-            insert_user: r(&format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")),
-            user_by_id: r(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?")),
-            user_by_id_for_update: r(&format!("SELECT {USER_COLUMNS} FROM users{hint} WHERE id = ?{lock}")),
-            user_by_email: r(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?")),
+            insert_user: r(&format!("INSERT INTO users ({users}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")),
+            user_by_id: r(&format!("SELECT {users} FROM users WHERE id = ?")),
+            user_by_id_for_update: r(&format!("SELECT {users} FROM users{hint} WHERE id = ?{lock}")),
+            user_by_email: r(&format!("SELECT {users} FROM users WHERE email = ?")),
             update_user: r("UPDATE users SET full_name = ?, is_active = ?, is_superuser = ?, updated_at = ? WHERE id = ?"),
             set_password_hash: r("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?"),
             count_users: "SELECT COUNT(*) FROM users".to_owned(),
-            list_users: r(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id {paging}")),
+            list_users: r(&format!("SELECT {users} FROM users ORDER BY created_at, id {paging}")),
             // Booleans as parameters: T-SQL has no TRUE literal.
             active_superusers: r(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE is_superuser = ? AND is_active = ? ORDER BY created_at, id"
+                "SELECT {users} FROM users WHERE is_superuser = ? AND is_active = ? ORDER BY created_at, id"
             )),
             was_mailed: r("SELECT COUNT(*) FROM sent_mails WHERE event_id = ? AND user_id = ?"),
             record_mail: r("INSERT INTO sent_mails (event_id, user_id, sent_at) VALUES (?, ?, ?)"),
             insert_product: r(&format!(
-                "INSERT INTO products ({PRODUCT_COLUMNS}, name_folded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO products ({products}, name_folded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             )),
-            product_by_id: r(&format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?")),
-            product_by_id_for_update: r(&format!("SELECT {PRODUCT_COLUMNS} FROM products{hint} WHERE id = ?{lock}")),
+            product_by_id: r(&format!("SELECT {products} FROM products WHERE id = ?")),
+            product_by_id_for_update: r(&format!("SELECT {products} FROM products{hint} WHERE id = ?{lock}")),
             update_product: r(
                 "UPDATE products SET name = ?, name_folded = ?, description = ?, price = ?, stock = ?, updated_at = ? \
                  WHERE id = ?",
@@ -190,15 +131,16 @@ impl Statements {
             delete_product: r("DELETE FROM products WHERE id = ?"),
             count_products: "SELECT COUNT(*) FROM products".to_owned(),
             count_products_matching: r(&format!("SELECT COUNT(*) FROM products WHERE {}", like("name_folded"))),
-            list_products: r(&format!("SELECT {PRODUCT_COLUMNS} FROM products ORDER BY created_at, id {paging}")),
+            list_products: r(&format!("SELECT {products} FROM products ORDER BY created_at, id {paging}")),
             list_products_matching: r(&format!(
-                "SELECT {PRODUCT_COLUMNS} FROM products WHERE {} ORDER BY created_at, id {paging}",
+                "SELECT {products} FROM products WHERE {} ORDER BY created_at, id {paging}",
                 like("name_folded")
             )),
             products_for_order: (1..=OrderLines::MAX)
                 .map(|n| {
                     r(&format!(
-                        "SELECT id, name, price, stock FROM products{hint} WHERE id IN ({}) ORDER BY id{lock}",
+                        "SELECT {} FROM products{hint} WHERE id IN ({}) ORDER BY id{lock}",
+                        StockRow::COLUMNS,
                         placeholders(n)
                     ))
                 })
@@ -215,11 +157,10 @@ impl Statements {
                     ))
                 })
                 .collect(),
-            order_by_id: r(
-                "SELECT o.id, o.user_id, o.status, o.created_at, o.updated_at, \
-                        i.product_id, i.product_name, i.unit_price, i.quantity \
-                 FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = ? ORDER BY i.line_no",
-            ),
+            order_by_id: r(&format!(
+                "SELECT {} FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = ? ORDER BY i.line_no",
+                OrderLineRow::COLUMNS
+            )),
             cancel_order: r("UPDATE orders SET status = 'cancelled', updated_at = ? WHERE id = ? AND status = 'pending'"),
             order_status: r("SELECT status FROM orders WHERE id = ?"),
             count_orders: "SELECT COUNT(*) FROM orders".to_owned(),
@@ -229,17 +170,21 @@ impl Statements {
             insert_event: r("INSERT INTO outbox (id, kind, payload, occurred_at) VALUES (?, ?, ?, ?)"),
             // Oldest first along ix_outbox_unpublished; rows other claimers hold are skipped.
             claim_events: r(&format!(
-                "SELECT id, payload, occurred_at, attempts FROM outbox{claim_hint} \
+                "SELECT {} FROM outbox{claim_hint} \
                  WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ?) \
-                 ORDER BY id {first}{claim}"
+                 ORDER BY id {first}{claim}",
+                OutboxRow::COLUMNS
             )),
-            insert_job: r(&format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")),
+            insert_job: r(&format!("INSERT INTO jobs ({jobs}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")),
             insert_job_chunk: r("INSERT INTO job_chunks (job_id, seq, data) VALUES (?, ?, ?)"),
             delete_job_chunks: r("DELETE FROM job_chunks WHERE job_id = ?"),
-            job_by_id: r(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?")),
-            job_errors: r("SELECT row_no, message FROM job_errors WHERE job_id = ? ORDER BY row_no"),
+            job_by_id: r(&format!("SELECT {jobs} FROM jobs WHERE id = ?")),
+            job_errors: r(&format!(
+                "SELECT {} FROM job_errors WHERE job_id = ? ORDER BY row_no",
+                JobErrorRow::COLUMNS
+            )),
             claim_job: r(&format!(
-                "SELECT {JOB_COLUMNS} FROM jobs{claim_hint} \
+                "SELECT {jobs} FROM jobs{claim_hint} \
                  WHERE status IN ('queued', 'running') AND (claimed_until IS NULL OR claimed_until <= ?) \
                  ORDER BY id {first}{claim}"
             )),

@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 use super::products::product_params;
 use super::{SqlStore, TxError, corrupt};
-use crate::statements::JOB_KINDS;
 use crate::{DbError, Executor, Kind, Row, Transaction, Value};
 
 /// Row 0 holds a job-wide error; CSV rows count from 1.
@@ -18,23 +17,54 @@ fn count(n: u64) -> Value {
     Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
+columns! {
+    /// The columns of `jobs`, as every read selects them and an insert writes them.
+    pub(crate) enum JobRow {
+        id: Uuid,
+        kind: Text,
+        status: Text,
+        rows_done: Int,
+        rows_total: Int,
+        created_at: Time,
+        updated_at: Time,
+        attempts: Int,
+    }
+}
+
 fn job(row: &Row, errors: Vec<JobError>) -> Result<(Job, u32), StoreError> {
-    let kind = row.text(1)?;
-    let status = row.text(2)?;
+    let kind = row.text(JobRow::kind)?;
+    let status = row.text(JobRow::status)?;
     let unsigned = |i: usize| row.int(i).map(|n| u64::try_from(n).unwrap_or(0));
     Ok((
         Job {
-            id: JobId::from_uuid(row.uuid(0)?),
+            id: JobId::from_uuid(row.uuid(JobRow::id)?),
             kind: JobKind::parse(&kind).ok_or_else(|| corrupt("job kind")(&kind))?,
             status: JobStatus::parse(&status).ok_or_else(|| corrupt("job status")(&status))?,
-            done: unsigned(3)?,
-            total: unsigned(4)?,
+            done: unsigned(JobRow::rows_done)?,
+            total: unsigned(JobRow::rows_total)?,
             errors,
-            created_at: row.time(5)?,
-            updated_at: row.time(6)?,
+            created_at: row.time(JobRow::created_at)?,
+            updated_at: row.time(JobRow::updated_at)?,
         },
-        u32::try_from(row.int(7)?).unwrap_or(u32::MAX),
+        u32::try_from(row.int(JobRow::attempts)?).unwrap_or(u32::MAX),
     ))
+}
+
+columns! {
+    /// The columns of `job_errors` a job's reader selects.
+    pub(crate) enum JobErrorRow {
+        row_no: Int,
+        message: Text,
+    }
+}
+
+fn job_error(row: &Row) -> Result<JobError, StoreError> {
+    Ok(JobError {
+        row: u64::try_from(row.int(JobErrorRow::row_no)?)
+            .ok()
+            .filter(|n| *n > 0),
+        message: row.text(JobErrorRow::message)?,
+    })
 }
 
 impl<E: Executor> SqlStore<E> {
@@ -45,7 +75,11 @@ impl<E: Executor> SqlStore<E> {
         let st = &self.st;
         let mut tx = self.exec.begin().await?;
         let rows = tx
-            .fetch(&st.claim_job, &[claim.now.into(), Value::Int(1)], JOB_KINDS)
+            .fetch(
+                &st.claim_job,
+                &[claim.now.into(), Value::Int(1)],
+                JobRow::KINDS,
+            )
             .await?;
         let Some(row) = rows.first() else {
             return Ok(None);
@@ -138,22 +172,17 @@ impl<E: Executor> JobRepository for SqlStore<E> {
     async fn job_by_id(&self, id: JobId) -> Result<Option<Job>, StoreError> {
         let key = [Value::Uuid(id.as_uuid())];
         let Some(row) = self
-            .fetch_optional(&self.st.job_by_id, &key, JOB_KINDS)
+            .fetch_optional(&self.st.job_by_id, &key, JobRow::KINDS)
             .await?
         else {
             return Ok(None);
         };
         let errors = self
-            .fetch(&self.st.job_errors, &key, &[Kind::Int, Kind::Text])
+            .fetch(&self.st.job_errors, &key, JobErrorRow::KINDS)
             .await?
             .iter()
-            .map(|r| {
-                Ok(JobError {
-                    row: u64::try_from(r.int(0)?).ok().filter(|n| *n > 0),
-                    message: r.text(1)?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
+            .map(job_error)
+            .collect::<Result<_, _>>()?;
         job(&row, errors).map(|(job, _)| Some(job))
     }
 

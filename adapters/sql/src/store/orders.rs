@@ -10,7 +10,6 @@ use mercado_core::ports::{CancelOrderError, OrderRepository, PlaceOrder, PlaceOr
 use time::OffsetDateTime;
 
 use super::{SqlStore, TxError, corrupt, money};
-use crate::statements::{ORDER_LINE_KINDS, STOCK_KINDS};
 use crate::{Executor, Kind, Row, Transaction, Value};
 
 impl<E: Executor> SqlStore<E> {
@@ -24,11 +23,15 @@ impl<E: Executor> SqlStore<E> {
         let mut tx = self.exec.begin().await?;
         // Locks every product of the order in id order, so crossed orders cannot deadlock.
         let rows = tx
-            .fetch(&st.products_for_order[ids.len() - 1], &params, STOCK_KINDS)
+            .fetch(
+                &st.products_for_order[ids.len() - 1],
+                &params,
+                StockRow::KINDS,
+            )
             .await?;
         let mut stock = Vec::with_capacity(rows.len());
         for row in &rows {
-            stock.push(stock_row(row).map_err(|e| TxError::Domain(e.into()))?);
+            stock.push(product_stock(row).map_err(|e| TxError::Domain(e.into()))?);
         }
         let mut order_lines = Vec::with_capacity(lines.len());
         for line in lines {
@@ -135,7 +138,7 @@ impl<E: Executor> SqlStore<E> {
             }));
         }
         let rows = tx
-            .fetch(&st.order_by_id, &[order_id], ORDER_LINE_KINDS)
+            .fetch(&st.order_by_id, &[order_id], OrderLineRow::KINDS)
             .await?;
         let order = orders_from_rows(&rows)
             .and_then(|mut orders| {
@@ -182,7 +185,7 @@ impl<E: Executor> OrderRepository for SqlStore<E> {
             .fetch(
                 &self.st.order_by_id,
                 &[Value::Uuid(id.as_uuid())],
-                ORDER_LINE_KINDS,
+                OrderLineRow::KINDS,
             )
             .await?;
         Ok(orders_from_rows(&rows)?.pop())
@@ -203,13 +206,13 @@ impl<E: Executor> OrderRepository for SqlStore<E> {
                     .await?;
                 (
                     total,
-                    self.fetch(&st.list_orders_of_user, &[user, a, b], ORDER_LINE_KINDS)
+                    self.fetch(&st.list_orders_of_user, &[user, a, b], OrderLineRow::KINDS)
                         .await?,
                 )
             }
             None => (
                 self.count(&st.count_orders, &[]).await?,
-                self.fetch(&st.list_orders, &[a, b], ORDER_LINE_KINDS)
+                self.fetch(&st.list_orders, &[a, b], OrderLineRow::KINDS)
                     .await?,
             ),
         };
@@ -221,46 +224,72 @@ impl<E: Executor> OrderRepository for SqlStore<E> {
     }
 }
 
+columns! {
+    /// The columns of a product that placing an order reads.
+    pub(crate) enum StockRow {
+        id: Uuid,
+        name: Text,
+        price: Money,
+        stock: Int,
+    }
+}
+
 /// A product as placing an order reads it.
-struct StockRow {
+struct ProductStock {
     id: ProductId,
     name: ProductName,
     price: Money,
     stock: i64,
 }
 
-fn stock_row(row: &Row) -> Result<StockRow, StoreError> {
-    Ok(StockRow {
-        id: ProductId::from_uuid(row.uuid(0)?),
-        name: ProductName::parse(&row.text(1)?).map_err(|e| corrupt("name")(&e))?,
-        price: money(row, 2)?,
-        stock: row.int(3)?,
+fn product_stock(row: &Row) -> Result<ProductStock, StoreError> {
+    Ok(ProductStock {
+        id: ProductId::from_uuid(row.uuid(StockRow::id)?),
+        name: ProductName::parse(&row.text(StockRow::name)?).map_err(|e| corrupt("name")(&e))?,
+        price: money(row, StockRow::price)?,
+        stock: row.int(StockRow::stock)?,
     })
+}
+
+columns! {
+    /// The columns of an order joined with one of its lines.
+    pub(crate) enum OrderLineRow {
+        o.id: Uuid,
+        o.user_id: Uuid,
+        o.status: Text,
+        o.created_at: Time,
+        o.updated_at: Time,
+        i.product_id: Uuid,
+        i.product_name: Text,
+        i.unit_price: Money,
+        i.quantity: Int,
+    }
 }
 
 /// Groups order ⋈ line rows (ordered by order, then line) into orders.
 fn orders_from_rows(rows: &[Row]) -> Result<Vec<Order>, StoreError> {
     let mut orders: Vec<Order> = Vec::new();
     for row in rows {
-        let id = OrderId::from_uuid(row.uuid(0)?);
+        let id = OrderId::from_uuid(row.uuid(OrderLineRow::id)?);
         if orders.last().is_none_or(|o| o.id != id) {
-            let status = row.text(2)?;
+            let status = row.text(OrderLineRow::status)?;
             orders.push(Order {
                 id,
-                user_id: UserId::from_uuid(row.uuid(1)?),
+                user_id: UserId::from_uuid(row.uuid(OrderLineRow::user_id)?),
                 status: OrderStatus::parse(&status)
                     .ok_or_else(|| StoreError::Corrupt(format!("status {status}").into()))?,
                 lines: Vec::new(),
-                created_at: row.time(3)?,
-                updated_at: row.time(4)?,
+                created_at: row.time(OrderLineRow::created_at)?,
+                updated_at: row.time(OrderLineRow::updated_at)?,
             });
         }
         let line = OrderLine {
-            product_id: ProductId::from_uuid(row.uuid(5)?),
-            product_name: ProductName::parse(&row.text(6)?)
+            product_id: ProductId::from_uuid(row.uuid(OrderLineRow::product_id)?),
+            product_name: ProductName::parse(&row.text(OrderLineRow::product_name)?)
                 .map_err(|e| corrupt("product_name")(&e))?,
-            unit_price: money(row, 7)?,
-            quantity: Quantity::new(row.int(8)?).map_err(|e| corrupt("quantity")(&e))?,
+            unit_price: money(row, OrderLineRow::unit_price)?,
+            quantity: Quantity::new(row.int(OrderLineRow::quantity)?)
+                .map_err(|e| corrupt("quantity")(&e))?,
         };
         orders.last_mut().expect("pushed above").lines.push(line);
     }

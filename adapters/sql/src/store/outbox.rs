@@ -8,7 +8,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{SqlStore, TxError};
-use crate::statements::OUTBOX_KINDS;
 use crate::{Executor, Row, Transaction, Value};
 
 impl<E: Executor> SqlStore<E> {
@@ -20,7 +19,7 @@ impl<E: Executor> SqlStore<E> {
             .fetch(
                 &st.claim_events,
                 &[claim.now.into(), limit.into()],
-                OUTBOX_KINDS,
+                OutboxRow::KINDS,
             )
             .await?;
         let mut claimed = Vec::with_capacity(rows.len());
@@ -111,6 +110,21 @@ impl<E: Executor> MailLog for SqlStore<E> {
     }
 }
 
+columns! {
+    /// The columns of an outbox row a claim reads.
+    pub(crate) enum OutboxRow {
+        id: Uuid,
+        payload: Text,
+        occurred_at: Time,
+        attempts: Int,
+    }
+}
+
 fn outbox_row(row: &Row) -> Result<(Uuid, String, OffsetDateTime, i64), StoreError> {
-    Ok((row.uuid(0)?, row.text(1)?, row.time(2)?, row.int(3)?))
+    Ok((
+        row.uuid(OutboxRow::id)?,
+        row.text(OutboxRow::payload)?,
+        row.time(OutboxRow::occurred_at)?,
+        row.int(OutboxRow::attempts)?,
+    ))
 }

@@ -9,7 +9,6 @@ use mercado_core::ports::ProductRepository;
 use time::OffsetDateTime;
 
 use super::{SqlStore, TxError, corrupt, money};
-use crate::statements::PRODUCT_KINDS;
 use crate::{Executor, Kind, Row, Transaction, Value};
 
 impl<E: Executor> SqlStore<E> {
@@ -26,7 +25,7 @@ impl<E: Executor> SqlStore<E> {
             .fetch(
                 &st.product_by_id_for_update,
                 &[Value::Uuid(id.as_uuid())],
-                PRODUCT_KINDS,
+                ProductRow::KINDS,
             )
             .await?;
         let Some(row) = rows.first() else {
@@ -70,7 +69,7 @@ impl<E: Executor> ProductRepository for SqlStore<E> {
             .fetch_optional(
                 &self.st.product_by_id,
                 &[Value::Uuid(id.as_uuid())],
-                PRODUCT_KINDS,
+                ProductRow::KINDS,
             )
             .await?;
         row.as_ref().map(product).transpose()
@@ -109,13 +108,17 @@ impl<E: Executor> ProductRepository for SqlStore<E> {
                     .await?;
                 (
                     total,
-                    self.fetch(&st.list_products_matching, &[pattern, a, b], PRODUCT_KINDS)
-                        .await?,
+                    self.fetch(
+                        &st.list_products_matching,
+                        &[pattern, a, b],
+                        ProductRow::KINDS,
+                    )
+                    .await?,
                 )
             }
             None => (
                 self.count(&st.count_products, &[]).await?,
-                self.fetch(&st.list_products, &[a, b], PRODUCT_KINDS)
+                self.fetch(&st.list_products, &[a, b], ProductRow::KINDS)
                     .await?,
             ),
         };
@@ -141,18 +144,32 @@ pub(super) fn product_params(p: &Product) -> [Value; 8] {
     ]
 }
 
+columns! {
+    /// The columns of `products`, as every read selects them and an insert writes them
+    /// (with `name_folded`).
+    pub(crate) enum ProductRow {
+        id: Uuid,
+        name: Text,
+        description: Text,
+        price: Money,
+        stock: Int,
+        created_at: Time,
+        updated_at: Time,
+    }
+}
+
 fn product(row: &Row) -> Result<Product, StoreError> {
     Ok(Product {
-        id: ProductId::from_uuid(row.uuid(0)?),
-        name: ProductName::parse(&row.text(1)?).map_err(|e| corrupt("name")(&e))?,
+        id: ProductId::from_uuid(row.uuid(ProductRow::id)?),
+        name: ProductName::parse(&row.text(ProductRow::name)?).map_err(|e| corrupt("name")(&e))?,
         description: row
-            .opt_text(2)?
+            .opt_text(ProductRow::description)?
             .map(|d| Description::parse(&d))
             .transpose()
             .map_err(|e| corrupt("description")(&e))?,
-        price: Price::new(money(row, 3)?).map_err(|e| corrupt("price")(&e))?,
-        stock: row.int(4)?,
-        created_at: row.time(5)?,
-        updated_at: row.time(6)?,
+        price: Price::new(money(row, ProductRow::price)?).map_err(|e| corrupt("price")(&e))?,
+        stock: row.int(ProductRow::stock)?,
+        created_at: row.time(ProductRow::created_at)?,
+        updated_at: row.time(ProductRow::updated_at)?,
     })
 }

@@ -8,7 +8,6 @@ use mercado_core::ports::UserRepository;
 use time::OffsetDateTime;
 
 use super::{SqlStore, TxError, corrupt};
-use crate::statements::USER_KINDS;
 use crate::{Executor, Kind, Row, Transaction, Value};
 
 impl<E: Executor> SqlStore<E> {
@@ -24,7 +23,7 @@ impl<E: Executor> SqlStore<E> {
             .fetch(
                 &st.user_by_id_for_update,
                 &[Value::Uuid(id.as_uuid())],
-                USER_KINDS,
+                UserRow::KINDS,
             )
             .await?;
         let Some(row) = rows.first() else {
@@ -82,7 +81,7 @@ impl<E: Executor> UserRepository for SqlStore<E> {
             .fetch_optional(
                 &self.st.user_by_id,
                 &[Value::Uuid(id.as_uuid())],
-                USER_KINDS,
+                UserRow::KINDS,
             )
             .await?;
         row.as_ref().map(user).transpose()
@@ -90,7 +89,11 @@ impl<E: Executor> UserRepository for SqlStore<E> {
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let row = self
-            .fetch_optional(&self.st.user_by_email, &[email.as_str().into()], USER_KINDS)
+            .fetch_optional(
+                &self.st.user_by_email,
+                &[email.as_str().into()],
+                UserRow::KINDS,
+            )
             .await?;
         row.as_ref().map(user).transpose()
     }
@@ -120,7 +123,7 @@ impl<E: Executor> UserRepository for SqlStore<E> {
     async fn list_users(&self, page: Page) -> Result<Paged<User>, StoreError> {
         let total = self.count(&self.st.count_users, &[]).await?;
         let rows = self
-            .fetch(&self.st.list_users, &self.paging(page), USER_KINDS)
+            .fetch(&self.st.list_users, &self.paging(page), UserRow::KINDS)
             .await?;
         let items = rows.iter().map(user).collect::<Result<_, _>>()?;
         Ok(Paged { items, total, page })
@@ -129,25 +132,39 @@ impl<E: Executor> UserRepository for SqlStore<E> {
     async fn active_superusers(&self) -> Result<Vec<User>, StoreError> {
         let params = [Value::Bool(true), Value::Bool(true)];
         let rows = self
-            .fetch(&self.st.active_superusers, &params, USER_KINDS)
+            .fetch(&self.st.active_superusers, &params, UserRow::KINDS)
             .await?;
         rows.iter().map(user).collect()
     }
 }
 
+columns! {
+    /// The columns of `users`, as every read selects them and an insert writes them.
+    pub(crate) enum UserRow {
+        id: Uuid,
+        email: Text,
+        full_name: Text,
+        password_hash: Text,
+        is_active: Bool,
+        is_superuser: Bool,
+        created_at: Time,
+        updated_at: Time,
+    }
+}
+
 fn user(row: &Row) -> Result<User, StoreError> {
     Ok(User {
-        id: UserId::from_uuid(row.uuid(0)?),
-        email: Email::parse(&row.text(1)?).map_err(|e| corrupt("email")(&e))?,
+        id: UserId::from_uuid(row.uuid(UserRow::id)?),
+        email: Email::parse(&row.text(UserRow::email)?).map_err(|e| corrupt("email")(&e))?,
         full_name: row
-            .opt_text(2)?
+            .opt_text(UserRow::full_name)?
             .map(|n| FullName::parse(&n))
             .transpose()
             .map_err(|e| corrupt("full_name")(&e))?,
-        password_hash: PasswordHash::from_stored(row.text(3)?),
-        is_active: row.bool(4)?,
-        is_superuser: row.bool(5)?,
-        created_at: row.time(6)?,
-        updated_at: row.time(7)?,
+        password_hash: PasswordHash::from_stored(row.text(UserRow::password_hash)?),
+        is_active: row.bool(UserRow::is_active)?,
+        is_superuser: row.bool(UserRow::is_superuser)?,
+        created_at: row.time(UserRow::created_at)?,
+        updated_at: row.time(UserRow::updated_at)?,
     })
 }

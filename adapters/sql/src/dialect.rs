@@ -100,7 +100,8 @@ impl Dialect {
         out
     }
 
-    /// The paging clause, taking `limit` then `offset` as parameters in that order.
+    /// The paging clause, taking its parameters as [`paging_params`](Self::paging_params)
+    /// orders them.
     pub(crate) const fn paging(self) -> &'static str {
         match self {
             Self::MsSql => "OFFSET ? ROWS FETCH NEXT ? ROWS ONLY",
@@ -108,9 +109,12 @@ impl Dialect {
         }
     }
 
-    /// Whether the paging clause takes offset first.
-    pub(crate) const fn offset_first(self) -> bool {
-        matches!(self, Self::MsSql)
+    /// `limit` and `offset` in the order the [`paging`](Self::paging) clause takes them.
+    pub(crate) fn paging_params<T>(self, limit: T, offset: T) -> [T; 2] {
+        match self {
+            Self::Sqlite | Self::Postgres | Self::MySql => [limit, offset],
+            Self::MsSql => [offset, limit],
+        }
     }
 
     /// The table hint that takes row locks for update (SQL Server only).
@@ -394,8 +398,16 @@ mod tests {
 
     #[test]
     fn sql_server_pages_offset_first() {
-        assert!(Dialect::MsSql.offset_first());
-        assert!(!Dialect::Sqlite.offset_first());
+        assert_eq!(
+            Dialect::MsSql.paging_params("limit", "offset"),
+            ["offset", "limit"]
+        );
+        for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
+            assert_eq!(
+                dialect.paging_params("limit", "offset"),
+                ["limit", "offset"]
+            );
+        }
         assert_eq!(
             Dialect::MsSql.paging(),
             "OFFSET ? ROWS FETCH NEXT ? ROWS ONLY"

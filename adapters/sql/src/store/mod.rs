@@ -191,12 +191,9 @@ impl<E: Executor> SqlStore<E> {
     }
 
     fn paging(&self, page: Page) -> [Value; 2] {
-        let (limit, offset) = (Value::Int(page.limit()), Value::Int(page.offset()));
-        if self.st.dialect.offset_first() {
-            [offset, limit]
-        } else {
-            [limit, offset]
-        }
+        self.st
+            .dialect
+            .paging_params(Value::Int(page.limit()), Value::Int(page.offset()))
     }
 
     async fn insert_events(&self, tx: &mut E::Tx, events: &[Event]) -> Result<(), DbError> {

@@ -78,9 +78,10 @@ pub(crate) struct MigrationLock {
 }
 
 impl Dialect {
-    /// Rewrites the catalogue's `?` placeholders into this dialect's (`$1`, `@P1`).
-    /// Statement texts never contain `?` inside literals.
-    pub(crate) fn render(self, sql: &str) -> String {
+    /// Rewrites `?` placeholders into this dialect's (`$1`, `@P1`): executors run SQL as
+    /// given, so text written once for every database (the catalogue's, a test's) goes
+    /// through here. It must not contain `?` inside literals.
+    pub fn render(self, sql: &str) -> String {
         let prefix = match self {
             Self::Sqlite | Self::MySql => return sql.to_owned(),
             Self::Postgres => "$",

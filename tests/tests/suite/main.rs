@@ -16,4 +16,5 @@ mod outbox;
 mod passlib;
 mod queries;
 mod replicas;
+mod store;
 mod worker;

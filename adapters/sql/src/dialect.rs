@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use mercado_core::StoreError;
+
 /// Calls `callback!` with `[args…]` and then the dialects, once: `Variant = "folder"`
 /// with its doc, where `migrations/<folder>/` holds its SQL. Every other difference is a
 /// `match` below without a catch-all arm, so a new dialect is a compile error in each
@@ -106,7 +108,7 @@ impl Dialect {
     pub(crate) const fn paging(self) -> &'static str {
         match self {
             Self::MsSql => "OFFSET ? ROWS FETCH NEXT ? ROWS ONLY",
-            _ => "LIMIT ? OFFSET ?",
+            Self::Sqlite | Self::Postgres | Self::MySql => "LIMIT ? OFFSET ?",
         }
     }
 
@@ -161,13 +163,22 @@ impl Dialect {
         }
     }
 
+    /// Whether `[…]` is a character class in `LIKE` patterns (SQL Server's extension).
+    const fn brackets_are_wildcards(self) -> bool {
+        match self {
+            Self::MsSql => true,
+            Self::Sqlite | Self::Postgres | Self::MySql => false,
+        }
+    }
+
     /// A `LIKE` pattern matching `needle` anywhere, with wildcards in it taken literally.
     pub(crate) fn contains_pattern(self, needle: &str) -> String {
         let mut pattern = String::with_capacity(needle.len() + 2);
         pattern.push('%');
         for c in needle.chars() {
-            let special =
-                matches!(c, '%' | '_') || c == LIKE_ESCAPE || (c == '[' && self == Self::MsSql);
+            let special = matches!(c, '%' | '_')
+                || c == LIKE_ESCAPE
+                || (c == '[' && self.brackets_are_wildcards());
             if special {
                 pattern.push(LIKE_ESCAPE);
             }
@@ -290,6 +301,17 @@ impl Dialect {
             Self::Postgres => None,
         }
     }
+
+    /// Whether `error` violates `key`, the primary key of the one table the failed
+    /// statement wrote. MySQL and MariaDB report any primary key as `PRIMARY` (MariaDB
+    /// without its table), so there a `PRIMARY` conflict is that table's.
+    pub(crate) fn violates_primary_key(self, error: &StoreError, key: &str) -> bool {
+        error.is_conflict_on(key)
+            || match self {
+                Self::MySql => error.is_conflict_on(MYSQL_PRIMARY_KEY),
+                Self::Sqlite | Self::Postgres | Self::MsSql => false,
+            }
+    }
 }
 
 #[cfg(test)]
@@ -314,6 +336,9 @@ fn quoted_after(message: &str, marker: &str, close: char) -> Option<String> {
     let quoted = &rest[..rest.find(close)?];
     Some(quoted.rsplit('.').next()?.to_owned())
 }
+
+/// What MySQL and MariaDB call every primary key, whatever its `CONSTRAINT` clause says.
+const MYSQL_PRIMARY_KEY: &str = "PRIMARY";
 
 /// SQLite reports unique violations by column: the constraint each column list belongs to.
 const SQLITE_UNIQUE_COLUMNS: &[(&str, &str)] = &[
@@ -395,6 +420,28 @@ mod tests {
             Some("uq_users_email")
         );
         assert_eq!(Dialect::Postgres.constraint_from_message("anything"), None);
+    }
+
+    #[test]
+    fn a_mysql_primary_key_is_named_primary_and_is_the_written_tables() {
+        let reported = Dialect::MySql
+            .constraint_from_message("Duplicate entry 'a-b' for key 'PRIMARY'")
+            .expect("a name");
+        let conflict = StoreError::Conflict {
+            constraint: reported,
+        };
+        assert!(Dialect::MySql.violates_primary_key(&conflict, "pk_sent_mails"));
+        assert!(!Dialect::Postgres.violates_primary_key(&conflict, "pk_sent_mails"));
+        let named = StoreError::Conflict {
+            constraint: "pk_sent_mails".into(),
+        };
+        for dialect in Dialect::ALL {
+            assert!(dialect.violates_primary_key(&named, "pk_sent_mails"));
+        }
+        let other = StoreError::Conflict {
+            constraint: "fk_orders_user".into(),
+        };
+        assert!(!Dialect::MySql.violates_primary_key(&other, "pk_sent_mails"));
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! The SQL layer below the services, on every database: the migration history, a closed
 //! pool, stored values that do not parse, a dead worker's job, constraint names, token
-//! revocations. Drivers decode values and word their errors each their own way, so every
-//! check runs over each one's fresh, migrated database.
+//! revocations and mail records made twice. Drivers decode values and word their errors
+//! each their own way, so every check runs over each one's fresh, migrated database.
 
 use mercado_core::StoreError;
 use mercado_core::domain::{Job, JobId, JobKind, JobStatus, ProductId, TokenId, UserId};
 use mercado_core::ports::{
-    AuthRepository, Claim, ImportBatch, JobRepository, OutboxRepository, ProductRepository,
-    StoreHealth, UserRepository,
+    AuthRepository, Claim, ImportBatch, JobRepository, MailLog, OutboxRepository,
+    ProductRepository, StoreHealth, UserRepository,
 };
 use mercado_sql::{
     DbError, DbErrorKind, Dialect, Executor, Kind, MigrationError, SqlStore, Value, migrate,
@@ -25,6 +25,7 @@ conformance!(
     a_job_whose_worker_died_resumes_where_it_stood_and_the_old_worker_is_shut_out,
     check_constraints_are_reported_by_name,
     revoking_a_token_twice_is_harmless_and_expired_revocations_are_forgotten,
+    recording_a_mail_twice_is_harmless,
 );
 
 /// Prices a product's column stores that are no [`mercado_core::domain::Price`]: the
@@ -417,4 +418,21 @@ async fn double_revocation<E: Executor>(exec: E) {
         !store.is_token_revoked(token).await.unwrap(),
         "expired revocations are purged"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+
+async fn recording_a_mail_twice_is_harmless(backend: Backend) {
+    with_scratch_executor!(backend, double_mail_record);
+}
+
+/// Two deliveries of one event race to record its mail: both succeed, one row stands.
+async fn double_mail_record<E: Executor>(exec: E) {
+    let store = SqlStore::new(exec);
+    let (event, user) = (Uuid::now_v7(), UserId::generate());
+    let now = OffsetDateTime::now_utc();
+    assert!(!store.was_mailed(event, user).await.unwrap());
+    store.record_mail(event, user, now).await.unwrap();
+    store.record_mail(event, user, now).await.unwrap();
+    assert!(store.was_mailed(event, user).await.unwrap());
 }

@@ -25,7 +25,14 @@ impl<E: Executor> AuthRepository for SqlStore<E> {
             .await
         {
             // Revoked twice at once: it is revoked, which is what was asked.
-            Err(e) if e.is_conflict_on("pk_revoked_tokens") => Ok(()),
+            Err(e)
+                if self
+                    .st
+                    .dialect
+                    .violates_primary_key(&e, "pk_revoked_tokens") =>
+            {
+                Ok(())
+            }
             other => other.map(drop),
         }
     }

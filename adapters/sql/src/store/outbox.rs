@@ -104,7 +104,7 @@ impl<E: Executor> MailLog for SqlStore<E> {
         let params = [Value::Uuid(event), Value::Uuid(user.as_uuid()), at.into()];
         match self.execute(&self.st.record_mail, &params).await {
             // Two deliveries of one event raced: it is recorded, which is what was asked.
-            Err(e) if e.is_conflict_on("pk_sent_mails") => Ok(()),
+            Err(e) if self.st.dialect.violates_primary_key(&e, "pk_sent_mails") => Ok(()),
             other => other.map(drop),
         }
     }

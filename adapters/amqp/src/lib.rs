@@ -16,6 +16,18 @@
 //! Nothing here survives a lost connection but the broker's own state: the next call
 //! connects again, and every unacknowledged message returns to its queue. An event
 //! may so arrive twice; consumers are idempotent.
+//!
+//! ```
+//! use mercado_amqp::{Broker, Consumer, Publisher};
+//!
+//! // Nothing connects yet: the first publish, consume or `check` does.
+//! let broker = Broker::new("amqp://guest:guest@127.0.0.1:5672/%2f")?;
+//! // The outbox relay's sink and the mail consumer's source (8 unacknowledged at most),
+//! // for `mercado_worker::Transport::Broker`.
+//! let (publisher, consumer): (Publisher, Consumer) = (broker.publisher(), broker.consumer(8));
+//! # drop((publisher, consumer));
+//! # Ok::<(), mercado_amqp::UrlError>(())
+//! ```
 
 mod consumer;
 mod publisher;

@@ -5,6 +5,26 @@
 //!
 //! Every message's `Message-ID` is made from the event and the recipient, and a file's
 //! name likewise, so one notice is one mail wherever it goes.
+//!
+//! ```
+//! use mercado_core::notify::MailError;
+//! use mercado_mail::{AnyMailer, FileMailer, Renderer, SmtpMailer};
+//!
+//! /// SMTP when a server is named (nothing connects before the first mail), else files.
+//! fn mailer(smtp_url: Option<&str>) -> Result<AnyMailer, MailError> {
+//!     let renderer = Renderer::new("Mercado <shop@example.com>")?;
+//!     Ok(match smtp_url {
+//!         Some(url) => AnyMailer::Smtp(SmtpMailer::new(url, renderer)?),
+//!         None => AnyMailer::File(FileMailer::new("mail", renderer)),
+//!     })
+//! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // Inside a Tokio runtime: lettre's SMTP pool spawns its tasks there (and panics when
+//! // dropped outside one).
+//! assert!(matches!(mailer(Some("smtp://127.0.0.1:2525")), Ok(AnyMailer::Smtp(_))));
+//! # }
+//! ```
 
 use std::path::PathBuf;
 
@@ -138,6 +158,7 @@ pub struct SmtpMailer {
 
 impl SmtpMailer {
     /// A mailer on an `smtp://` or `smtps://` URL, as lettre reads it (`smtp://user:pass@host:587?tls=required`).
+    /// Make and drop it inside a Tokio runtime: its connection pool runs tasks there.
     ///
     /// # Errors
     /// [`MailError`] when the URL is malformed.

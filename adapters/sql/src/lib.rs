@@ -6,6 +6,17 @@
 //! It reaches a database only through the small [`Executor`] trait, which the driver
 //! crates implement; it never names a driver.
 //!
+//! Over any executor: migrate, then every port of `mercado-core` is a [`SqlStore`].
+//!
+//! ```
+//! use mercado_sql::{Executor, MigrationError, SqlStore, migrate};
+//!
+//! async fn store<E: Executor>(executor: E) -> Result<SqlStore<E>, MigrationError> {
+//!     migrate(&executor).await?;
+//!     Ok(SqlStore::new(executor))
+//! }
+//! ```
+//!
 //! [`StoreError`]: mercado_core::StoreError
 
 mod dialect;

@@ -5,6 +5,23 @@
 //! differs per database (how a [`Value`] is bound and a column decoded, which error codes
 //! mean "retry", how a write transaction begins, how to connect) lives in one
 //! [`Backend`] impl per database module.
+//!
+//! ```
+//! # #[cfg(feature = "sqlite")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use mercado_core::ports::StoreHealth as _;
+//!
+//! // Or `postgres::connect("postgres://…", 16)`, `mysql::connect("mysql://…", 16)`.
+//! let executor = mercado_sqlx::sqlite::connect("sqlite::memory:", 1).await?;
+//! mercado_sql::migrate(&executor).await?;
+//! let store = mercado_sql::SqlStore::new(executor);
+//! store.ping().await?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "sqlite"))]
+//! # fn main() {}
+//! ```
 
 use futures_util::TryStreamExt;
 use mercado_sql::{

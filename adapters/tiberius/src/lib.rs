@@ -11,6 +11,18 @@
 //!   roll back is closed;
 //! - unique violations (2627/2601), check and foreign-key violations (547) and deadlocks
 //!   (1205) map to the same errors as on every other database (`error.rs`).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // Also ADO.NET (`Server=tcp:host,1433;Database=…`) and JDBC (`jdbc:sqlserver://…`).
+//! let url = "mssql://mercado:secret@db.example.com:1433/mercado?encrypt=true";
+//! let executor = mercado_tiberius::connect(url, 16).await?;
+//! mercado_sql::migrate(&executor).await?;
+//! let store = mercado_sql::SqlStore::new(executor);
+//! # drop(store);
+//! # Ok(())
+//! # }
+//! ```
 
 mod config;
 mod error;

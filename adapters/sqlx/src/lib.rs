@@ -172,6 +172,19 @@ impl<DB: Database> SqlxExecutor<DB> {
 #[derive(Debug)]
 pub struct SqlxTransaction<DB: Database>(sqlx::Transaction<'static, DB>);
 
+/// How long a request waits for a pooled connection of a database server: a few
+/// seconds, so requests answer 503 rather than hang while the server is down.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The pool options of a database server's pool (PostgreSQL, MySQL/MariaDB).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn pool_options<DB: Database>(max_connections: u32) -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+}
+
 fn classify<DB: Backend>(err: sqlx::Error) -> DbError {
     use sqlx::error::ErrorKind as K;
     let kind = match &err {

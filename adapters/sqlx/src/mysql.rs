@@ -1,13 +1,12 @@
 //! MySQL 8 and MariaDB 10.6+: native types, their retryable error codes, and the pool.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use mercado_sql::{Dialect, Kind, Value};
 use rust_decimal::Decimal;
 use sqlx::MySql;
 use sqlx::Row as _;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::mysql::MySqlConnectOptions;
 use sqlx::query::Query;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use uuid::Uuid;
@@ -67,9 +66,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlExecutor, s
         .strip_prefix("mariadb://")
         .map_or_else(|| url.to_owned(), |rest| format!("mysql://{rest}"));
     let options = MySqlConnectOptions::from_str(&url)?.timezone(Some("+00:00".to_owned()));
-    let pool = MySqlPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(3))
+    let pool = crate::pool_options(max_connections)
         .connect_with(options)
         .await?;
     Ok(SqlxExecutor::shared(pool))

@@ -1,13 +1,12 @@
 //! PostgreSQL: native types, its retryable error codes, and the pool.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use mercado_sql::{Dialect, Kind, Value};
 use rust_decimal::Decimal;
 use sqlx::Postgres;
 use sqlx::Row as _;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::query::Query;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -53,9 +52,7 @@ fn is_unavailable_code(code: &str) -> bool {
 /// When the URL is malformed or the server cannot be reached.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgExecutor, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?;
-    let pool = PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(3))
+    let pool = crate::pool_options(max_connections)
         .connect_with(options)
         .await?;
     Ok(SqlxExecutor::shared(pool))

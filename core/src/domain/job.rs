@@ -92,6 +92,22 @@ pub struct Job {
     pub updated_at: OffsetDateTime,
 }
 
+impl Job {
+    /// A job of `kind` queued at `now`, nothing counted yet.
+    pub fn queued(id: JobId, kind: JobKind, now: OffsetDateTime) -> Self {
+        Self {
+            id,
+            kind,
+            status: JobStatus::Queued,
+            done: 0,
+            total: 0,
+            errors: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// The header line a product import must start with.
 pub const IMPORT_HEADER: &str = "name,description,price,stock";
 

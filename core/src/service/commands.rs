@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use super::Context;
 use crate::StoreError;
 use crate::domain::{
-    Actor, Email, FullName, Job, JobId, JobKind, JobStatus, NewProduct, NewUser, Order, OrderId,
-    OrderLines, Password, Product, ProductId, ProductPatch, TokenId, User, UserId, UserPatch,
+    Actor, Email, FullName, Job, JobId, JobKind, NewProduct, NewUser, Order, OrderId, OrderLines,
+    Password, Product, ProductId, ProductPatch, TokenId, User, UserId, UserPatch,
 };
 use crate::events::{DomainEvent, Event};
 use crate::password::Verification;
@@ -391,17 +391,7 @@ impl<S: Store> Commands<S> {
     /// # Errors
     /// [`StoreError`] when the store fails.
     pub async fn queue_import(&self, id: JobId) -> Result<Job, StoreError> {
-        let now = self.now();
-        let job = Job {
-            id,
-            kind: JobKind::ProductImport,
-            status: JobStatus::Queued,
-            done: 0,
-            total: 0,
-            errors: Vec::new(),
-            created_at: now,
-            updated_at: now,
-        };
+        let job = Job::queued(id, JobKind::ProductImport, self.now());
         self.ctx.store.queue_job(&job).await?;
         Ok(job)
     }

@@ -310,16 +310,7 @@ async fn resumed_job<E: Executor>(exec: E) {
         .store_job_chunk(id, 0, "name,description,price,stock\n")
         .await
         .unwrap();
-    let job = Job {
-        id,
-        kind: JobKind::ProductImport,
-        status: JobStatus::Queued,
-        done: 0,
-        total: 0,
-        errors: Vec::new(),
-        created_at: now,
-        updated_at: now,
-    };
+    let job = Job::queued(id, JobKind::ProductImport, now);
     store.queue_job(&job).await.unwrap();
     let claim = |claimer, at: OffsetDateTime| Claim {
         claimer,

@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use mercado_core::domain::{Email, Password};
 use mercado_server::{AnyStore, App, Settings, startup};
 use tracing_subscriber::EnvFilter;
@@ -30,7 +30,8 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document.
     Openapi,
-    /// Create an active superuser; the password is read from the first line of stdin.
+    /// Create an active superuser; the password is asked for (not shown) on a terminal,
+    /// else read from the first line of stdin.
     CreateSuperuser {
         /// The superuser's email.
         #[arg(long)]
@@ -52,7 +53,16 @@ fn said(error: impl std::error::Error + 'static) -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Every setting, with its default, under --help of the commands that read them.
+    let settings = mercado_server::settings::help();
+    let mut command = Cli::command().after_long_help(settings.clone());
+    for name in ["serve", "worker", "migrate", "create-superuser"] {
+        command = command.mut_subcommand(name, |c| c.after_long_help(settings.clone()));
+    }
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let _ = dotenvy::dotenv();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
@@ -111,10 +121,11 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::CreateSuperuser { email } => {
             let email = Email::parse(&email).map_err(|e| format!("--email {e}"))?;
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).map_err(said)?;
-            let password = Password::parse(line.trim_end_matches(['\r', '\n']))
-                .map_err(|e| format!("password {e}"))?;
+            let prompt = format!("Password for {email}: ");
+            let typed = tokio::task::spawn_blocking(move || read_password(&prompt))
+                .await
+                .map_err(said)??;
+            let password = Password::parse(&typed).map_err(|e| format!("password {e}"))?;
             let store = AnyStore::open(&settings).await.map_err(said)?;
             store.migrate().await.map_err(said)?;
             let created = startup::create_superuser(&store, &settings, email.clone(), password)
@@ -130,6 +141,29 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Openapi | Command::Healthcheck { .. } => unreachable!("handled above"),
     }
+}
+
+/// The new superuser's password: asked for twice without echo on a terminal, else the
+/// first line of stdin.
+fn read_password(prompt: &str) -> Result<String, String> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(prompt).map_err(said)?;
+        if !first.is_empty() {
+            let again = rpassword::prompt_password("The same again: ").map_err(said)?;
+            if again != first {
+                return Err("the two passwords differ".into());
+            }
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(said)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.is_empty() {
+        return Err("no password given (type it when asked, or pipe it on stdin)".into());
+    }
+    Ok(password)
 }
 
 /// GET /health on `addr`, or on `MERCADO_BIND` with an unspecified IP (`0.0.0.0`, `[::]`)

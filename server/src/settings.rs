@@ -111,11 +111,21 @@ impl Settings {
     /// # Errors
     /// [`ConfigError`] naming the first variable that does not parse.
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Reads the settings from `lookup` (a variable's value, if set).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first variable that does not parse.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(&lookup);
         let mut s = Self::with_database(
-            var("DATABASE_URL").unwrap_or_else(|| "sqlite://mercado.db?mode=rwc".to_owned()),
+            vars.get("DATABASE_URL")
+                .unwrap_or_else(|| "sqlite://mercado.db?mode=rwc".to_owned()),
         );
-        parse_into("MERCADO_BIND", &mut s.bind)?;
-        s.jwt_secret = var("MERCADO_JWT_SECRET").map(SecretString::from);
+        vars.parse("MERCADO_BIND", &mut s.bind)?;
+        s.jwt_secret = vars.get("MERCADO_JWT_SECRET").map(SecretString::from);
         if s.jwt_secret
             .as_ref()
             .is_some_and(|secret| secret.expose_secret().len() < MIN_JWT_SECRET_BYTES)
@@ -127,10 +137,10 @@ impl Settings {
                 ),
             });
         }
-        parse_into("MERCADO_TOKEN_TTL_SECONDS", &mut s.token_ttl_seconds)?;
+        vars.positive("MERCADO_TOKEN_TTL_SECONDS", &mut s.token_ttl_seconds)?;
         s.first_superuser = match (
-            var("MERCADO_FIRST_SUPERUSER_EMAIL"),
-            var("MERCADO_FIRST_SUPERUSER_PASSWORD"),
+            vars.get("MERCADO_FIRST_SUPERUSER_EMAIL"),
+            vars.get("MERCADO_FIRST_SUPERUSER_PASSWORD"),
         ) {
             (Some(email), Some(password)) => Some((email, SecretString::from(password))),
             (None, None) => None,
@@ -147,69 +157,245 @@ impl Settings {
                 });
             }
         };
-        parse_into("MERCADO_PASSWORD_ROUNDS", &mut s.password_rounds)?;
-        parse_into("MERCADO_HASH_CONCURRENCY", &mut s.hash_concurrency)?;
-        parse_into("MERCADO_LOGIN_MAX_FAILURES", &mut s.login_max_failures)?;
-        parse_into("MERCADO_LOGIN_WINDOW_SECONDS", &mut s.login_window_seconds)?;
-        parse_into("MERCADO_LOW_STOCK_THRESHOLD", &mut s.low_stock_threshold)?;
-        parse_into("MERCADO_MAX_BODY_BYTES", &mut s.max_body_bytes)?;
-        parse_into("MERCADO_DB_MAX_CONNECTIONS", &mut s.db_max_connections)?;
-        parse_into("MERCADO_RUN_WORKER", &mut s.run_worker)?;
-        parse_into("MERCADO_METRICS", &mut s.metrics)?;
-        s.amqp_url = var("MERCADO_AMQP_URL").map(SecretString::from);
-        s.smtp_url = var("MERCADO_SMTP_URL").map(SecretString::from);
-        parse_into("MERCADO_MAIL_DIR", &mut s.mail_dir)?;
-        parse_into("MERCADO_MAIL_FROM", &mut s.mail_from)?;
-        parse_into("MERCADO_WORKER_POLL_MS", &mut s.worker_poll_ms)?;
-        parse_into("MERCADO_MAX_IMPORT_BYTES", &mut s.max_import_bytes)?;
-        parse_into("MERCADO_WORKER_LEASE_SECONDS", &mut s.worker_lease_seconds)?;
-        parse_into(
+        vars.parse("MERCADO_PASSWORD_ROUNDS", &mut s.password_rounds)?;
+        vars.positive("MERCADO_HASH_CONCURRENCY", &mut s.hash_concurrency)?;
+        vars.parse("MERCADO_LOGIN_MAX_FAILURES", &mut s.login_max_failures)?;
+        vars.positive("MERCADO_LOGIN_WINDOW_SECONDS", &mut s.login_window_seconds)?;
+        vars.parse("MERCADO_LOW_STOCK_THRESHOLD", &mut s.low_stock_threshold)?;
+        vars.positive("MERCADO_MAX_BODY_BYTES", &mut s.max_body_bytes)?;
+        vars.positive("MERCADO_DB_MAX_CONNECTIONS", &mut s.db_max_connections)?;
+        vars.parse("MERCADO_RUN_WORKER", &mut s.run_worker)?;
+        vars.parse("MERCADO_METRICS", &mut s.metrics)?;
+        s.amqp_url = vars.get("MERCADO_AMQP_URL").map(SecretString::from);
+        s.smtp_url = vars.get("MERCADO_SMTP_URL").map(SecretString::from);
+        if let Some(dir) = vars.get("MERCADO_MAIL_DIR") {
+            s.mail_dir = dir.into();
+        }
+        if let Some(from) = vars.get("MERCADO_MAIL_FROM") {
+            s.mail_from = from;
+        }
+        vars.positive("MERCADO_WORKER_POLL_MS", &mut s.worker_poll_ms)?;
+        vars.positive("MERCADO_MAX_IMPORT_BYTES", &mut s.max_import_bytes)?;
+        vars.positive("MERCADO_WORKER_LEASE_SECONDS", &mut s.worker_lease_seconds)?;
+        vars.positive(
             "MERCADO_HEADER_TIMEOUT_SECONDS",
             &mut s.header_timeout_seconds,
         )?;
-        parse_into("MERCADO_MAX_CONNECTIONS", &mut s.max_connections)?;
-        if s.header_timeout_seconds == 0 || s.max_connections == 0 {
-            return Err(ConfigError {
-                var: "MERCADO_HEADER_TIMEOUT_SECONDS/MERCADO_MAX_CONNECTIONS",
-                message: "must be positive".into(),
-            });
-        }
-        if s.worker_lease_seconds <= 0 {
-            return Err(ConfigError {
-                var: "MERCADO_WORKER_LEASE_SECONDS",
-                message: "must be positive".into(),
-            });
-        }
-        if s.token_ttl_seconds <= 0 {
-            return Err(ConfigError {
-                var: "MERCADO_TOKEN_TTL_SECONDS",
-                message: "must be positive".into(),
-            });
-        }
-        if s.hash_concurrency == 0 || s.db_max_connections == 0 {
-            return Err(ConfigError {
-                var: "MERCADO_HASH_CONCURRENCY/MERCADO_DB_MAX_CONNECTIONS",
-                message: "must be positive".into(),
-            });
-        }
+        vars.positive("MERCADO_MAX_CONNECTIONS", &mut s.max_connections)?;
         Ok(s)
     }
 }
 
-/// A variable's value; unset and empty are the same.
-fn var(name: &str) -> Option<String> {
-    env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// Every setting with its default and the first sentence of what `.env.example` says
+/// of it, for `mercado --help`.
+pub fn help() -> String {
+    use std::fmt::Write as _;
+    let mut help = String::from(
+        "Settings: environment variables, or a .env file in the working directory (the \
+         environment wins); all optional.\n.env.example explains each one.\n",
+    );
+    let mut block: Vec<&str> = Vec::new();
+    for line in EXAMPLE.lines() {
+        if let Some(comment) = line.strip_prefix('#') {
+            block.push(comment.trim());
+        } else if let Some((name, default)) = line.split_once('=') {
+            // Writing into a String cannot fail.
+            let _ = write!(help, "\n  {name}={default}\n");
+            // A block of comments speaks of the variables after it: say it once.
+            if !block.is_empty() {
+                let text = block.join("\n");
+                block.clear();
+                for line in wrap(first_sentence(&text), 80) {
+                    let _ = writeln!(help, "      {line}");
+                }
+            }
+        } else {
+            block.clear();
+        }
+    }
+    help
 }
 
-fn parse_into<T: std::str::FromStr>(name: &'static str, target: &mut T) -> Result<(), ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    if let Some(raw) = var(name) {
-        *target = raw.trim().parse().map_err(|e: T::Err| ConfigError {
-            var: name,
-            message: e.to_string(),
-        })?;
+/// Up to the first full stop, or a colon that ends a line (a list follows).
+fn first_sentence(text: &str) -> &str {
+    let end = [". ", ".\n", ":\n"]
+        .iter()
+        .filter_map(|stop| text.find(stop).map(|at| at + 1))
+        .min()
+        .unwrap_or(text.len());
+    text[..end].trim_end_matches(':')
+}
+
+/// `text` in lines of at most `width` characters, broken between words.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("one line at least");
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(word.to_owned());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
     }
-    Ok(())
+    lines
+}
+
+/// The settings file every checkout has, with every variable and its default.
+const EXAMPLE: &str = include_str!("../../.env.example");
+
+/// The variables as `lookup` answers them; unset and blank are the same.
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// Parses `name` into `target` when set; the error shows the value and the form
+    /// expected (no secret is ever parsed here).
+    fn parse<T: Form>(&self, name: &'static str, target: &mut T) -> Result<(), ConfigError> {
+        if let Some(raw) = self.get(name) {
+            *target = raw
+                .trim()
+                .parse()
+                .map_err(|_| invalid(name, &raw, T::FORM))?;
+        }
+        Ok(())
+    }
+
+    /// As [`parse`](Self::parse), for a number that must be above zero.
+    fn positive<T: Form + Default + PartialOrd>(
+        &self,
+        name: &'static str,
+        target: &mut T,
+    ) -> Result<(), ConfigError> {
+        self.parse(name, target)?;
+        if *target <= T::default() {
+            let raw = self.get(name).unwrap_or_default();
+            return Err(invalid(name, &raw, "a whole number above 0"));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(var: &'static str, raw: &str, form: &str) -> ConfigError {
+    let shown: String = raw.trim().chars().take(64).collect();
+    ConfigError {
+        var,
+        message: format!("{shown:?} is not {form}"),
+    }
+}
+
+/// A setting's type, and how its errors describe the form it takes.
+trait Form: std::str::FromStr {
+    const FORM: &'static str;
+}
+
+impl Form for SocketAddr {
+    const FORM: &'static str = "an address like 127.0.0.1:8000";
+}
+
+impl Form for bool {
+    const FORM: &'static str = "true or false";
+}
+
+macro_rules! whole_numbers {
+    ($($ty:ty),+) => {
+        $(impl Form for $ty {
+            const FORM: &'static str = "a whole number";
+        })+
+    };
+}
+whole_numbers!(i64, u32, u64, usize);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(move |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    /// `.env.example`'s values, as `VAR=value` lines.
+    fn example() -> Vec<(&'static str, &'static str)> {
+        EXAMPLE
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.split_once('='))
+            .collect()
+    }
+
+    #[test]
+    fn bad_values_are_shown_with_the_form_expected() {
+        for (vars, said) in [
+            (
+                &[("MERCADO_BIND", "x")][..],
+                r#"MERCADO_BIND: "x" is not an address like 127.0.0.1:8000"#,
+            ),
+            (
+                &[("MERCADO_TOKEN_TTL_SECONDS", "soon")],
+                r#"MERCADO_TOKEN_TTL_SECONDS: "soon" is not a whole number"#,
+            ),
+            (
+                &[("MERCADO_MAX_CONNECTIONS", "0")],
+                r#"MERCADO_MAX_CONNECTIONS: "0" is not a whole number above 0"#,
+            ),
+            (
+                &[("MERCADO_METRICS", "yes")],
+                r#"MERCADO_METRICS: "yes" is not true or false"#,
+            ),
+        ] {
+            assert_eq!(with(vars).unwrap_err().to_string(), said);
+        }
+    }
+
+    /// Every variable `.env.example` lists, set to the value it gives, yields the
+    /// defaults: the file and the code agree.
+    #[test]
+    fn the_example_file_gives_the_defaults() {
+        let defaults = format!("{:?}", with(&[]).unwrap());
+        let listed: Vec<(&str, &str)> = example()
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("MERCADO_") || *name == "DATABASE_URL")
+            .collect();
+        assert!(listed.len() > 20, "{listed:?}");
+        // The hashing threads' default is the machine's core count, left blank there.
+        let concurrency = format!("hash_concurrency: {}", with(&[]).unwrap().hash_concurrency);
+        assert!(defaults.contains(&concurrency));
+        assert_eq!(format!("{:?}", with(&listed).unwrap()), defaults);
+        // And it lists every variable read.
+        let asked = std::cell::RefCell::new(Vec::new());
+        Settings::from_lookup(|name| {
+            asked.borrow_mut().push(name.to_owned());
+            None
+        })
+        .unwrap();
+        for name in asked.into_inner() {
+            assert!(
+                listed.iter().any(|(n, _)| *n == name),
+                "{name} is not in .env.example"
+            );
+        }
+    }
+
+    #[test]
+    fn help_lists_every_variable_with_its_default() {
+        let help = help();
+        for (name, default) in example() {
+            assert!(
+                help.contains(&format!("  {name}={default}\n")),
+                "{name}: {help}"
+            );
+        }
+        assert!(help.contains("      Listen address."), "{help}");
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use mercado_core::domain::{Email, Password};
 use mercado_core::password::PasswordHasher;
 use mercado_core::ports::Store;
-use mercado_core::service::{ServiceConfig, services};
+use mercado_core::service::{Commands, Queries, ServiceConfig, services};
 use mercado_core::{Clock, SystemClock};
 use mercado_mail::{AnyMailer, FileMailer, Renderer, SmtpMailer};
 use mercado_worker::{self as worker, Liveness, Transport, WorkerHandle};
@@ -231,6 +231,22 @@ async fn assemble<S: Store>(
     Ok(routes(state, settings.max_body_bytes, metrics))
 }
 
+/// The command and query services over `store`, as the settings configure them.
+fn services_of<S: Store>(
+    store: S,
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> Result<(Commands<S>, Queries<S>), StartupError> {
+    let hasher = PasswordHasher::new(settings.password_rounds, settings.hash_concurrency)
+        .map_err(|e| StartupError::Config(format!("MERCADO_PASSWORD_ROUNDS {e}")))?;
+    let config = ServiceConfig {
+        login_max_failures: settings.login_max_failures,
+        login_window: time::Duration::seconds(settings.login_window_seconds),
+        low_stock_threshold: settings.low_stock_threshold,
+    };
+    Ok(services(store, hasher, clock, config))
+}
+
 /// The handlers' state over one store; readiness also checks `broker` and reports
 /// `worker` when given.
 ///
@@ -242,15 +258,8 @@ pub fn state<S: Store>(
     broker: Option<&mercado_amqp::Broker>,
     worker: Option<Arc<Liveness>>,
 ) -> Result<Arc<State<S>>, StartupError> {
-    let hasher = PasswordHasher::new(settings.password_rounds, settings.hash_concurrency)
-        .map_err(|e| StartupError::Config(format!("MERCADO_PASSWORD_ROUNDS {e}")))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let config = ServiceConfig {
-        login_max_failures: settings.login_max_failures,
-        login_window: time::Duration::seconds(settings.login_window_seconds),
-        low_stock_threshold: settings.low_stock_threshold,
-    };
-    let (commands, queries) = services(store, hasher, clock.clone(), config);
+    let (commands, queries) = services_of(store, settings, clock.clone())?;
     let secret = settings.jwt_secret.clone().unwrap_or_else(|| {
         tracing::warn!(
             "MERCADO_JWT_SECRET is not set: using a random secret, so every token dies with this process \
@@ -313,7 +322,8 @@ pub async fn create_superuser(
     email: Email,
     password: Password,
 ) -> Result<bool, StartupError> {
-    Ok(
-        with_store!(store, s => state(s.clone(), settings, None, None)?.commands.ensure_superuser(email, password).await?),
-    )
+    Ok(with_store!(store, s => {
+        let (commands, _) = services_of(s.clone(), settings, Arc::new(SystemClock))?;
+        commands.ensure_superuser(email, password).await?
+    }))
 }

@@ -177,12 +177,21 @@ pub struct SqlxTransaction<DB: Database>(sqlx::Transaction<'static, DB>);
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// The pool options of a database server's pool (PostgreSQL, MySQL/MariaDB).
+/// Opens a database server's pool (PostgreSQL, MySQL/MariaDB). One connection is made
+/// alone first: it fails with the reason ("connection refused", a bad password), where
+/// the pool would retry until its timeout and say only that it timed out.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-fn pool_options<DB: Database>(max_connections: u32) -> PoolOptions<DB> {
+async fn open_pool<DB: Database>(
+    options: <DB::Connection as sqlx::Connection>::Options,
+    max_connections: u32,
+) -> Result<Pool<DB>, sqlx::Error> {
+    use sqlx::{ConnectOptions as _, Connection as _};
+    options.connect().await?.close().await?;
     PoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
 }
 
 fn classify<DB: Backend>(err: sqlx::Error) -> DbError {

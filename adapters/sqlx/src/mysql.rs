@@ -66,9 +66,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlExecutor, s
         .strip_prefix("mariadb://")
         .map_or_else(|| url.to_owned(), |rest| format!("mysql://{rest}"));
     let options = MySqlConnectOptions::from_str(&url)?.timezone(Some("+00:00".to_owned()));
-    let pool = crate::pool_options(max_connections)
-        .connect_with(options)
-        .await?;
+    let pool = crate::open_pool::<sqlx::MySql>(options, max_connections).await?;
     Ok(SqlxExecutor::shared(pool))
 }
 

@@ -52,9 +52,7 @@ fn is_unavailable_code(code: &str) -> bool {
 /// When the URL is malformed or the server cannot be reached.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgExecutor, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?;
-    let pool = crate::pool_options(max_connections)
-        .connect_with(options)
-        .await?;
+    let pool = crate::open_pool::<sqlx::Postgres>(options, max_connections).await?;
     Ok(SqlxExecutor::shared(pool))
 }
 

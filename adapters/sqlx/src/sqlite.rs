@@ -125,7 +125,10 @@ pub async fn connect(url: &str, readers: u32) -> Result<SqliteExecutor, sqlx::Er
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(30))
     };
-    let write = pool(1).connect_with(options.clone()).await?;
+    let write = pool(1)
+        .connect_with(options.clone())
+        .await
+        .map_err(|e| explain_open(e, options.get_filename()))?;
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let read = if in_memory {
         write.clone()
@@ -137,10 +140,79 @@ pub async fn connect(url: &str, readers: u32) -> Result<SqliteExecutor, sqlx::Er
     Ok(SqlxExecutor::new(read, write))
 }
 
+/// SQLite's "unable to open database file" (`SQLITE_CANTOPEN`), said in the URL's terms.
+fn explain_open(error: sqlx::Error, file: &std::path::Path) -> sqlx::Error {
+    let cannot_open = error
+        .as_database_error()
+        .and_then(sqlx::error::DatabaseError::code)
+        .is_some_and(|code| code == "14");
+    let folder = file.parent().filter(|dir| !dir.as_os_str().is_empty());
+    let reason = if !cannot_open {
+        return error;
+    } else if folder.is_some_and(|dir| !dir.is_dir()) {
+        format!("the folder of {} does not exist", file.display())
+    } else if !file.exists() {
+        format!(
+            "{} does not exist (add ?mode=rwc to the URL to create it)",
+            file.display()
+        )
+    } else {
+        return error;
+    };
+    sqlx::Error::Configuration(Box::new(CannotOpen {
+        reason,
+        source: error,
+    }))
+}
+
+/// A database file that could not be opened, and why in the URL's terms.
+#[derive(Debug)]
+struct CannotOpen {
+    reason: String,
+    source: sqlx::Error,
+}
+
+impl std::fmt::Display for CannotOpen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for CannotOpen {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[tokio::test]
+    async fn a_file_that_cannot_be_opened_is_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("shop.db");
+        let error = connect(&format!("sqlite://{}", missing.display()), 1)
+            .await
+            .unwrap_err();
+        let said = error.to_string();
+        assert!(
+            said.contains("shop.db does not exist (add ?mode=rwc"),
+            "{said}"
+        );
+        let no_folder = dir.path().join("nowhere").join("shop.db");
+        let error = connect(&format!("sqlite://{}?mode=rwc", no_folder.display()), 1)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("the folder of"), "{error}");
+        // The driver's error stays the cause.
+        let cause = std::error::Error::source(&error).and_then(std::error::Error::source);
+        assert!(
+            cause.is_some_and(|c| c.to_string().contains("code: 14")),
+            "{error:?}"
+        );
+    }
 
     #[test]
     fn times_are_written_fixed_width_and_read_back_equal() {

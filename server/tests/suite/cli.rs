@@ -97,10 +97,117 @@ fn create_superuser_reads_the_password_from_stdin_once() {
 }
 
 #[test]
+fn help_lists_every_setting_with_its_default() {
+    for args in [&["--help"][..], &["serve", "--help"], &["worker", "--help"]] {
+        let output = Command::new(BIN).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        let help = stdout(&output);
+        for line in [
+            "DATABASE_URL=sqlite://mercado.db?mode=rwc",
+            "MERCADO_BIND=127.0.0.1:8000",
+        ] {
+            assert!(help.contains(line), "{args:?}: {help}");
+        }
+        assert!(help.contains(".env.example"), "{help}");
+    }
+}
+
+#[test]
+fn create_superuser_says_when_no_password_was_given_and_needs_no_jwt_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = mercado(
+        &dir,
+        &["create-superuser", "--email", "a@example.com"],
+        None,
+    );
+    assert!(!empty.status.success());
+    let stderr = String::from_utf8_lossy(&empty.stderr);
+    assert!(stderr.contains("no password given"), "{stderr}");
+    let created = mercado(
+        &dir,
+        &["create-superuser", "--email", "a@example.com"],
+        Some("a-long-password\n"),
+    );
+    let stderr = String::from_utf8_lossy(&created.stderr);
+    assert!(created.status.success(), "{stderr}");
+    assert!(!stderr.contains("MERCADO_JWT_SECRET"), "{stderr}");
+}
+
+/// On a terminal (a pseudo-terminal driven by Python's `pty`), the password is asked
+/// for twice and never shown.
+#[test]
+fn create_superuser_on_a_terminal_prompts_twice_without_echo() {
+    const DRIVER: &str = r#"
+import os, pty, signal, sys, time
+signal.alarm(30)
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+def until(marker):
+    seen = b""
+    while marker not in seen:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+seen = until(b"Password for tty@example.com: ")
+# rpassword turns echo off right after its prompt: type once it has.
+time.sleep(0.3)
+os.write(fd, os.environ["TYPED"].encode() + b"\n")
+seen += until(b"The same again: ")
+time.sleep(0.3)
+os.write(fd, os.environ["TYPED"].encode() + b"\n")
+seen += until(b"end of output, never printed")
+_, status = os.waitpid(pid, 0)
+sys.stdout.buffer.write(seen)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
+    let secret = "typed-but-never-shown";
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            DRIVER,
+            BIN,
+            "create-superuser",
+            "--email",
+            "tty@example.com",
+        ])
+        .env("TYPED", secret)
+        .current_dir(dir.path())
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .env("MERCADO_PASSWORD_ROUNDS", "1000")
+        .output()
+        .expect("python3 runs");
+    let seen = stdout(&output);
+    assert!(output.status.success(), "{seen} {output:?}");
+    assert!(seen.contains("The same again: "), "{seen}");
+    assert!(seen.contains("superuser tty@example.com created"), "{seen}");
+    assert!(!seen.contains(secret), "the password was shown: {seen}");
+}
+
+#[test]
 fn a_database_url_without_its_adapter_stops_with_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("oracle://db", "unknown scheme `oracle`"),
+        // Nobody listens: the first attempt's reason, at once, not a pool's timeout.
+        ("postgres://nobody@127.0.0.1:1/x", "Connection refused"),
+        ("mysql://nobody@127.0.0.1:1/x", "Connection refused"),
+        (
+            "sqlite://absent.db",
+            "absent.db does not exist (add ?mode=rwc",
+        ),
+        (
+            "sqlite://no-folder/x.db?mode=rwc",
+            "the folder of no-folder/x.db does not exist",
+        ),
         #[cfg(not(feature = "mssql"))]
         ("mssql://sa@localhost/db", "needs the `mssql` feature"),
         // With the adapter built in: a bad option, then nobody listening on the port.

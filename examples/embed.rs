@@ -50,8 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let buyer = commands
         .log_in("buyer@example.com", "another fine password")
-        .await?
-        .actor();
+        .await?;
 
     let tea = commands
         .create_product(
@@ -68,13 +67,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         product_id: tea.id,
         quantity: Quantity::new(3)?,
     }])?;
-    let order = commands.place_order(buyer, lines).await?;
+    let order = commands.place_order(buyer.actor(), lines).await?;
     let left = queries.product(tea.id).await?.stock;
 
     println!(
         "order {} for {}: total {} ({} left in stock)",
         order.id,
-        admin.email,
+        buyer.email,
         order.total(),
         left
     );

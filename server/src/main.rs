@@ -120,12 +120,12 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::CreateSuperuser { email } => {
-            let email = Email::parse(&email).map_err(|e| format!("--email {e}"))?;
+            let email = Email::parse(&email).map_err(|e| format!("--email: {email:?} {e}"))?;
             let prompt = format!("Password for {email}: ");
             let typed = tokio::task::spawn_blocking(move || read_password(&prompt))
                 .await
                 .map_err(said)??;
-            let password = Password::parse(&typed).map_err(|e| format!("password {e}"))?;
+            let password = Password::parse(&typed).map_err(|e| format!("password: {e}"))?;
             let store = AnyStore::open(&settings).await.map_err(said)?;
             store.migrate().await.map_err(said)?;
             let created = startup::create_superuser(&store, &settings, email.clone(), password)
@@ -177,7 +177,7 @@ async fn healthcheck(addr: Option<String>) -> Result<(), String> {
         let mut bind: std::net::SocketAddr = bind
             .trim()
             .parse()
-            .map_err(|e| format!("MERCADO_BIND: {e}"))?;
+            .map_err(|_| format!("MERCADO_BIND: {bind:?} is not an address like 127.0.0.1:8000"))?;
         if bind.ip().is_unspecified() {
             bind.set_ip(match bind.ip() {
                 std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),

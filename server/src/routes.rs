@@ -61,6 +61,16 @@ pub(crate) fn routes<S: Store>(
         .at("/openapi.json", get(spec))
         .at("/docs", get(make_sync(move |_| Html(docs_html.clone()))))
         .at("/docs/", get(make_sync(|_| Redirect::permanent("/docs"))))
+        // Browsers ask for it on every page; nothing, for a day, rather than a 404.
+        .at(
+            "/favicon.ico",
+            get(make_sync(|_| {
+                Response::builder()
+                    .status(poem::http::StatusCode::NO_CONTENT)
+                    .header("cache-control", "max-age=86400")
+                    .finish()
+            })),
+        )
         .nest("/", api)
         .data(tokens)
         .with(CatchPanic::new().with_handler(|_| {

@@ -187,7 +187,8 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        tracing::info!(addr = %self.local_addr, "listening; docs at /docs");
+        let addr = self.local_addr;
+        tracing::info!(%addr, "listening on http://{addr}, docs at http://{addr}/docs");
         let result = crate::http::serve(self.listener, self.endpoint, self.limits, shutdown).await;
         if let Some(worker) = self.worker {
             worker.stop().await;
@@ -215,10 +216,11 @@ async fn assemble<S: Store>(
 ) -> Result<BoxEndpoint<'static, Response>, StartupError> {
     let state = state(store, settings, broker, liveness)?;
     if let Some((email, password)) = &settings.first_superuser {
-        let email = Email::parse(email)
-            .map_err(|e| StartupError::Config(format!("MERCADO_FIRST_SUPERUSER_EMAIL {e}")))?;
+        let email = Email::parse(email).map_err(|e| {
+            StartupError::Config(format!("MERCADO_FIRST_SUPERUSER_EMAIL: {email:?} {e}"))
+        })?;
         let password = Password::parse(password.expose_secret())
-            .map_err(|e| StartupError::Config(format!("MERCADO_FIRST_SUPERUSER_PASSWORD {e}")))?;
+            .map_err(|e| StartupError::Config(format!("MERCADO_FIRST_SUPERUSER_PASSWORD: {e}")))?;
         if state
             .commands
             .ensure_superuser(email.clone(), password)
@@ -237,8 +239,13 @@ fn services_of<S: Store>(
     settings: &Settings,
     clock: Arc<dyn Clock>,
 ) -> Result<(Commands<S>, Queries<S>), StartupError> {
-    let hasher = PasswordHasher::new(settings.password_rounds, settings.hash_concurrency)
-        .map_err(|e| StartupError::Config(format!("MERCADO_PASSWORD_ROUNDS {e}")))?;
+    let hasher =
+        PasswordHasher::new(settings.password_rounds, settings.hash_concurrency).map_err(|e| {
+            let rounds = settings.password_rounds;
+            StartupError::Config(format!(
+                "MERCADO_PASSWORD_ROUNDS: \"{rounds}\" is too few: {e}"
+            ))
+        })?;
     let config = ServiceConfig {
         login_max_failures: settings.login_max_failures,
         login_window: time::Duration::seconds(settings.login_window_seconds),

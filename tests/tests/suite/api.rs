@@ -224,6 +224,10 @@ async fn docs_are_served(backend: Backend) {
     assert_eq!(reply.status(), 200);
     let html = reply.text().await.unwrap();
     assert!(html.contains("swagger"), "Swagger UI");
+    // The browser's own request beside it finds nothing, without an error.
+    let icon = app.get("/favicon.ico", None).await;
+    assert_eq!(icon.status, 204);
+    assert_eq!(icon.header("cache-control"), Some("max-age=86400"));
 }
 
 async fn sign_up_creates_a_user_and_never_returns_the_password(backend: Backend) {

@@ -6,7 +6,8 @@
 //! What counts as a statement: every `fetch` and `execute`, on the pool or inside a
 //! transaction, and each `execute_script` (as one). `BEGIN` and `COMMIT` are not
 //! statements here: they are tallied apart, as [`Tally::transactions`] (begun) and
-//! [`Tally::commits`]; a transaction dropped without commit rolls back uncounted.
+//! [`Tally::commits`] and [`Tally::rollbacks`] (explicit ones; a transaction dropped
+//! without either rolls back later, uncounted).
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -31,6 +32,8 @@ pub struct Tally {
     pub transactions: usize,
     /// Transactions committed (`COMMIT`, not counted as statements).
     pub commits: usize,
+    /// Transactions rolled back at once (`ROLLBACK`, not counted as statements).
+    pub rollbacks: usize,
 }
 
 impl Tally {
@@ -193,6 +196,12 @@ impl<T: Transaction> Transaction for CountingTx<T> {
     async fn commit(self) -> Result<(), DbError> {
         self.inner.commit().await?;
         self.log.lock().commits += 1;
+        Ok(())
+    }
+
+    async fn rollback(self) -> Result<(), DbError> {
+        self.inner.rollback().await?;
+        self.log.lock().rollbacks += 1;
         Ok(())
     }
 }

@@ -79,4 +79,9 @@ pub trait Transaction: Send {
 
     /// Commits.
     fn commit(self) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// Rolls back, now. A dropped transaction rolls back too, but later (when its
+    /// connection is next used or returned), so its row locks outlive the call: a
+    /// transaction that took locks and ends early rolls back with this.
+    fn rollback(self) -> impl Future<Output = Result<(), DbError>> + Send;
 }

@@ -392,4 +392,8 @@ where
             .await
             .map_err(|e| classify::<DB>(e).at_commit())
     }
+
+    async fn rollback(self) -> Result<(), DbError> {
+        self.0.rollback().await.map_err(classify::<DB>)
+    }
 }

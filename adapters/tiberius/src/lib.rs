@@ -241,6 +241,11 @@ impl Transaction for MsTransaction {
         // On failure the connection is dropped still marked "in transaction": closed.
         conn.commit().await.map_err(DbError::at_commit)
     }
+
+    async fn rollback(mut self) -> Result<(), DbError> {
+        let mut conn = self.conn.take().expect("rollback runs once");
+        conn.rollback().await
+    }
 }
 
 impl Drop for MsTransaction {

@@ -131,6 +131,15 @@ async fn sign_up<S: mercado_core::ports::Store>(
     }
 }
 
+/// More units of `product` than the scarce products hold (10).
+fn too_many(product_id: ProductId) -> OrderLines {
+    let line = NewOrderLine {
+        product_id,
+        quantity: Quantity::new(1_000).unwrap(),
+    };
+    OrderLines::new(vec![line]).unwrap()
+}
+
 fn lines(products: &[ProductId]) -> OrderLines {
     let lines = products
         .iter()
@@ -376,6 +385,21 @@ async fn order_placing<E: Executor>(exec: E) {
         );
     }
     assert_eq!(fixed_part(&one), 3, "{one}");
+
+    // A refused order ends its transaction at once: its row locks do not outlive the
+    // answer (a dropped transaction rolls back only when its connection is next used).
+    let (refused, tally) = m
+        .measure(
+            "place order, refused for stock",
+            m.commands.place_order(customer, too_many(scarce[0])),
+        )
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(
+        (tally.transactions, tally.commits, tally.rollbacks),
+        (1, 0, 1),
+        "{tally}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -81,7 +81,10 @@ impl<E: Executor> SqlStore<E> {
                 JobRow::KINDS,
             )
             .await?;
+        // Nothing to claim: end the transaction now, so the rows this claim locked
+        // while looking are not skipped by the next one.
         let Some(row) = rows.first() else {
+            tx.rollback().await?;
             return Ok(None);
         };
         let (mut job, attempts) = job(row, Vec::new()).map_err(TxError::Domain)?;
@@ -132,8 +135,9 @@ impl<E: Executor> SqlStore<E> {
             Value::Uuid(b.job.as_uuid()),
             Value::Uuid(b.claimer),
         ];
-        // Lost the job: dropping the transaction rolls the batch back.
+        // Lost the job: the batch is rolled back.
         if tx.execute(&st.job_progress, &params).await? != 1 {
+            tx.rollback().await?;
             return Ok(false);
         }
         tx.commit().await?;
@@ -234,8 +238,11 @@ impl<E: Executor> JobRepository for SqlStore<E> {
         .await
         .map_err(|e| self.err(e))?;
         if done {
-            tx.commit().await.map_err(|e| self.err(e))?;
+            tx.commit().await
+        } else {
+            tx.rollback().await
         }
+        .map_err(|e| self.err(e))?;
         Ok(done)
     }
 }

@@ -105,6 +105,13 @@ impl<E> From<DbError> for TxError<E> {
     }
 }
 
+/// Rolls `tx` back now and fails with `refusal`, so that a refused request holds no row
+/// lock past its answer.
+async fn refuse<T: Transaction, V, D>(tx: T, refusal: D) -> Result<V, TxError<D>> {
+    tx.rollback().await?;
+    Err(TxError::Domain(refusal))
+}
+
 impl<E: Executor> SqlStore<E> {
     /// A store over `exec`, with the statements of its dialect.
     pub fn new(exec: E) -> Self {

@@ -9,7 +9,7 @@ use mercado_core::events::{DomainEvent, Event};
 use mercado_core::ports::{CancelOrderError, OrderRepository, PlaceOrder, PlaceOrderError};
 use time::OffsetDateTime;
 
-use super::{SqlStore, TxError, corrupt, money};
+use super::{SqlStore, TxError, corrupt, money, refuse};
 use crate::{Executor, Kind, Row, Transaction, Value};
 
 impl<E: Executor> SqlStore<E> {
@@ -36,14 +36,10 @@ impl<E: Executor> SqlStore<E> {
         let mut order_lines = Vec::with_capacity(lines.len());
         for line in lines {
             let Some(p) = stock.iter().find(|p| p.id == line.product_id) else {
-                return Err(TxError::Domain(PlaceOrderError::UnknownProduct(
-                    line.product_id,
-                )));
+                return refuse(tx, PlaceOrderError::UnknownProduct(line.product_id)).await;
             };
             if p.stock < line.quantity.get() {
-                return Err(TxError::Domain(PlaceOrderError::InsufficientStock(
-                    line.product_id,
-                )));
+                return refuse(tx, PlaceOrderError::InsufficientStock(line.product_id)).await;
             }
             order_lines.push(OrderLine {
                 product_id: p.id,
@@ -67,7 +63,7 @@ impl<E: Executor> SqlStore<E> {
             ];
             // The condition re-checks under the lock; the CHECK constraint backs it up.
             if tx.execute(&st.take_stock, &params).await? != 1 {
-                return Err(TxError::Domain(PlaceOrderError::InsufficientStock(p.id)));
+                return refuse(tx, PlaceOrderError::InsufficientStock(p.id)).await;
             }
             let threshold = order.low_stock_threshold;
             if let Some(low) =
@@ -131,11 +127,12 @@ impl<E: Executor> SqlStore<E> {
                 .fetch(&st.order_status, &[order_id], &[Kind::Text])
                 .await?
                 .is_empty();
-            return Err(TxError::Domain(if exists {
+            let refusal = if exists {
                 CancelOrderError::NotPending
             } else {
                 CancelOrderError::NotFound
-            }));
+            };
+            return refuse(tx, refusal).await;
         }
         let rows = tx
             .fetch(&st.order_by_id, &[order_id], OrderLineRow::KINDS)

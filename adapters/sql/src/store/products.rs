@@ -29,6 +29,7 @@ impl<E: Executor> SqlStore<E> {
             )
             .await?;
         let Some(row) = rows.first() else {
+            tx.rollback().await?;
             return Ok(None);
         };
         let before = product(row).map_err(TxError::Domain)?;

@@ -27,6 +27,7 @@ impl<E: Executor> SqlStore<E> {
             )
             .await?;
         let Some(row) = rows.first() else {
+            tx.rollback().await?;
             return Ok(None);
         };
         let mut user = user(row).map_err(TxError::Domain)?;

@@ -413,6 +413,15 @@ mod tests {
                 .as_deref(),
             Some("ck_products_stock")
         );
+        // Babelfish reports error 547 in PostgreSQL's words.
+        assert_eq!(
+            Dialect::MsSql
+                .constraint_from_message(
+                    "new row for relation \"products\" violates check constraint \"ck_products_stock\""
+                )
+                .as_deref(),
+            Some("ck_products_stock")
+        );
         assert_eq!(
             Dialect::Sqlite
                 .constraint_from_message("UNIQUE constraint failed: users.email")

@@ -188,9 +188,13 @@ impl Statements {
                  WHERE status IN ('queued', 'running') AND (claimed_until IS NULL OR claimed_until <= ?) \
                  ORDER BY id {first}{claim}"
             )),
+            // The claim is this conditional write, whose row count says who won; the
+            // locking read before it only keeps claimers off each other's rows (an engine
+            // may ignore table hints).
             take_job: r(
                 "UPDATE jobs SET status = 'running', claimed_by = ?, claimed_until = ?, attempts = attempts + 1, \
-                 updated_at = ? WHERE id = ?",
+                 updated_at = ? WHERE id = ? AND status IN ('queued', 'running') \
+                 AND (claimed_until IS NULL OR claimed_until <= ?)",
             ),
             job_chunk: r("SELECT data FROM job_chunks WHERE job_id = ? AND seq = ?"),
             // Collations differ (some fold case): candidates are compared exactly in Rust.
@@ -204,7 +208,10 @@ impl Statements {
                 "UPDATE jobs SET status = ?, claimed_by = NULL, claimed_until = NULL, updated_at = ? \
                  WHERE id = ? AND claimed_by = ?",
             ),
-            take_event: r("UPDATE outbox SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1 WHERE id = ?"),
+            take_event: r(
+                "UPDATE outbox SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1 \
+                 WHERE id = ? AND published_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ?)",
+            ),
             complete_event: r(
                 "UPDATE outbox SET published_at = ?, claimed_by = NULL, claimed_until = NULL \
                  WHERE id = ? AND claimed_by = ?",

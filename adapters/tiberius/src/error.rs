@@ -27,7 +27,10 @@ pub(crate) fn server_error(code: u32, message: &str) -> DbError {
         // Unique constraint, unique index.
         2627 | 2601 => DbErrorKind::UniqueViolation,
         // 547 covers CHECK, FOREIGN KEY and REFERENCE (the delete side of a key).
-        547 if message.contains("CHECK constraint") => DbErrorKind::CheckViolation,
+        // SQL Server says "CHECK constraint"; Babelfish says "violates check constraint".
+        547 if message.to_ascii_lowercase().contains("check constraint") => {
+            DbErrorKind::CheckViolation
+        }
         547 => DbErrorKind::ForeignKeyViolation,
         // Deadlock victim; snapshot isolation update conflict.
         1205 | 3960 => DbErrorKind::Retryable,
@@ -75,6 +78,12 @@ mod tests {
             (
                 547,
                 "The UPDATE statement conflicted with the CHECK constraint \"ck_products_stock\".",
+                DbErrorKind::CheckViolation,
+            ),
+            // Babelfish words it as PostgreSQL does.
+            (
+                547,
+                "new row for relation \"products\" violates check constraint \"ck_products_stock\"",
                 DbErrorKind::CheckViolation,
             ),
             (

@@ -93,8 +93,13 @@ impl<E: Executor> SqlStore<E> {
             claim.until.into(),
             claim.now.into(),
             Value::Uuid(job.id.as_uuid()),
+            claim.now.into(),
         ];
-        tx.execute(&st.take_job, &params).await?;
+        // Another claimer took it since the read: it is theirs.
+        if tx.execute(&st.take_job, &params).await? != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         tx.commit().await?;
         job.status = JobStatus::Running;
         Ok(Some(ClaimedJob {

@@ -29,8 +29,12 @@ impl<E: Executor> SqlStore<E> {
                 Value::Uuid(claim.claimer),
                 claim.until.into(),
                 Value::Uuid(id),
+                claim.now.into(),
             ];
-            tx.execute(&st.take_event, &taken).await?;
+            // Another claimer took it since the read: it is theirs.
+            if tx.execute(&st.take_event, &taken).await? != 1 {
+                continue;
+            }
             match serde_json::from_str::<DomainEvent>(&payload) {
                 Ok(payload) => claimed.push(ClaimedEvent {
                     event: Event {

@@ -24,10 +24,11 @@ pub mod adapters {
 /// Variant(module) { feature: "…", dialect: Variant, schemes: ["…", …], executor: path, connect: path }
 /// ```
 ///
-/// `module` names the database in test paths (`sqlite::…`). `connect(url, max_connections)` returns the executor or an error that converts into a
-/// boxed error. Generated code puts each row's items behind `#[cfg(feature = …)]`, which
-/// the crate expanding it answers: its features must be named as these. `ado.net` stands
-/// for an ADO.NET connection string, which has no scheme.
+/// `module` names the database in test paths (`sqlite::…`). `connect(url, max_connections)`
+/// returns the executor or an error that converts into a boxed error. Generated code puts
+/// each row's items behind `#[cfg(feature = …)]`, which the crate expanding it answers:
+/// its features must be named as these. `ado.net` stands for an ADO.NET connection
+/// string, which has no scheme.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! databases {

@@ -325,14 +325,7 @@ impl TestApp {
     /// Signs up a new, unique user; returns its token and user object.
     pub async fn new_user(&self) -> (String, Value) {
         let (email, password) = (unique_email(), unique_password());
-        let user = self
-            .post(
-                "/api/v1/users",
-                None,
-                &json!({"email": email, "password": password}),
-            )
-            .await
-            .expect(201);
+        let user = self.sign_up(&email, &password).await;
         (self.login(&email, &password).await, user)
     }
 
@@ -355,19 +348,10 @@ impl TestApp {
     pub async fn every_kind_of_event(&self) -> (String, String) {
         let admin = self.admin().await;
         let (token, user) = self.new_user().await;
-        let product = self.product(&admin, "Green tea", "2.50", 12).await;
-        let order = self
-            .order(&token, &[(product["id"].as_str().unwrap(), 3)])
-            .await
-            .expect(201);
+        let product = self.product_id(&admin, "Green tea", "2.50", 12).await;
+        let order = self.order(&token, &[(&product, 3)]).await.expect(201);
         let order_id = order["id"].as_str().unwrap().to_owned();
-        self.post(
-            &format!("/api/v1/orders/{order_id}/cancel"),
-            Some(&token),
-            &json!({}),
-        )
-        .await
-        .expect(200);
+        self.cancel(&token, &order_id).await.expect(200);
         (user["email"].as_str().unwrap().to_owned(), order_id)
     }
 

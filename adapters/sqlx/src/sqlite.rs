@@ -146,10 +146,11 @@ fn explain_open(error: sqlx::Error, file: &std::path::Path) -> sqlx::Error {
         .as_database_error()
         .and_then(sqlx::error::DatabaseError::code)
         .is_some_and(|code| code == "14");
-    let folder = file.parent().filter(|dir| !dir.as_os_str().is_empty());
-    let reason = if !cannot_open {
+    if !cannot_open {
         return error;
-    } else if folder.is_some_and(|dir| !dir.is_dir()) {
+    }
+    let folder = file.parent().filter(|dir| !dir.as_os_str().is_empty());
+    let reason = if folder.is_some_and(|dir| !dir.is_dir()) {
         format!("the folder of {} does not exist", file.display())
     } else if !file.exists() {
         format!(

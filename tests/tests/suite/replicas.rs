@@ -1,15 +1,9 @@
 //! Three servers on one database act as one service: what they must agree on (revoked
 //! tokens, failed logins, stock) lives in the database, on every database.
 
-use mercado_tests::{ADMIN_PASSWORD, Backend, TestApp, conformance, spawn_replicas};
-use serde_json::json;
+use mercado_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, conformance, spawn_replicas};
 
-/// Signs `email` up through `replica` with the replicas' password.
-async fn sign_up(replica: &TestApp, email: &str) {
-    let body = json!({"email": email, "password": PASSWORD});
-    replica.post("/api/v1/users", None, &body).await.expect(201);
-}
-
+/// Every user's password here.
 const PASSWORD: &str = "replica-password";
 
 async fn three_replicas_on_one_database_act_as_one(backend: Backend) {
@@ -17,20 +11,17 @@ async fn three_replicas_on_one_database_act_as_one(backend: Backend) {
     let at = |i: usize| &replicas[i % 3];
 
     // A token revoked through one replica is refused by all.
-    sign_up(at(0), "ann@example.com").await;
+    at(0).sign_up("ann@example.com", PASSWORD).await;
     let ann = at(1).login("ann@example.com", PASSWORD).await;
     at(2).get("/api/v1/users/me", Some(&ann)).await.expect(200);
-    at(0)
-        .post("/api/v1/logout", Some(&ann), &json!({}))
-        .await
-        .expect(204);
+    at(0).logout(&ann).await.expect(204);
     for i in 0..3 {
         let me = at(i).get("/api/v1/users/me", Some(&ann)).await;
         assert_eq!(me.status, 401, "replica {i}");
     }
 
     // Failed logins spread across the replicas are counted as one: five, then 429.
-    sign_up(at(1), "bob@example.com").await;
+    at(1).sign_up("bob@example.com", PASSWORD).await;
     for i in 0..5 {
         let refused = at(i).login_raw("bob@example.com", "wrong-password").await;
         assert_eq!(refused.status, 401, "attempt {i}");
@@ -43,15 +34,12 @@ async fn three_replicas_on_one_database_act_as_one(backend: Backend) {
     }
 
     // 40 buyers for 10 units, spread across the replicas: exactly 10 orders.
-    let admin = at(0)
-        .login(mercado_tests::ADMIN_EMAIL, ADMIN_PASSWORD)
-        .await;
-    let product = at(1).product(&admin, "Last ones", "9.99", 10).await;
-    let product = product["id"].as_str().unwrap().to_owned();
+    let admin = at(0).login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let product = at(1).product_id(&admin, "Last ones", "9.99", 10).await;
     let mut buyers = Vec::new();
     for i in 0..40 {
         let email = format!("buyer{i}@example.com");
-        sign_up(at(i), &email).await;
+        at(i).sign_up(&email, PASSWORD).await;
         buyers.push(at(i + 1).login(&email, PASSWORD).await);
     }
     let line = [(product.as_str(), 1)];
@@ -74,11 +62,7 @@ async fn three_replicas_on_one_database_act_as_one(backend: Backend) {
         30,
         "{statuses:?}"
     );
-    let left = at(2)
-        .get(&format!("/api/v1/products/{product}"), None)
-        .await
-        .expect(200);
-    assert_eq!(left["stock"], 0);
+    assert_eq!(at(2).stock(&product).await, 0);
 }
 
 conformance!(three_replicas_on_one_database_act_as_one);

@@ -155,6 +155,24 @@ impl Dialect {
         }
     }
 
+    /// What follows `FROM table` to keep the rows whose `id` is one of `n` parameters.
+    ///
+    /// SQL Server gets a join against a `VALUES` list: the same index seeks as an `IN`
+    /// list there, and it works around Babelfish 4.3, whose `IN` list on a `BINARY(16)`
+    /// key fails ("missing support function 1 … in opfamily"). The others keep `IN`, as
+    /// PostgreSQL's `FOR UPDATE` cannot lock a join with `VALUES`.
+    pub(crate) fn id_in(self, n: usize) -> String {
+        match self {
+            Self::MsSql => format!(
+                " JOIN (VALUES {}) AS wanted (wanted_id) ON id = wanted_id",
+                vec!["(?)"; n].join(", ")
+            ),
+            Self::Sqlite | Self::Postgres | Self::MySql => {
+                format!(" WHERE id IN ({})", vec!["?"; n].join(", "))
+            }
+        }
+    }
+
     /// The clause keeping the first `?` rows of an ordered `SELECT`.
     pub(crate) const fn first_rows(self) -> &'static str {
         match self {

@@ -139,9 +139,9 @@ impl Statements {
             products_for_order: (1..=OrderLines::MAX)
                 .map(|n| {
                     r(&format!(
-                        "SELECT {} FROM products{hint} WHERE id IN ({}) ORDER BY id{lock}",
+                        "SELECT {} FROM products{hint}{} ORDER BY id{lock}",
                         StockRow::COLUMNS,
-                        placeholders(n)
+                        d.id_in(n)
                     ))
                 })
                 .collect(),
@@ -238,11 +238,6 @@ impl Statements {
             clear_login_failures: r("DELETE FROM login_throttle WHERE login = ?"),
         }
     }
-}
-
-/// `?, ?, …` with `n` placeholders.
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
 }
 
 impl Statements {
@@ -368,6 +363,9 @@ mod tests {
             s.list_users
                 .ends_with("OFFSET @P1 ROWS FETCH NEXT @P2 ROWS ONLY")
         );
+        assert!(s.products_for_order[1].contains(
+            "FROM products WITH (UPDLOCK, ROWLOCK) JOIN (VALUES (@P1), (@P2)) AS wanted (wanted_id) ON id = wanted_id ORDER BY id"
+        ));
     }
 
     /// sqlparser is lenient across dialects (it reads `LIMIT` as T-SQL too), so the

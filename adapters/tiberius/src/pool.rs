@@ -10,7 +10,7 @@ use mercado_sql::{DbError, Kind, Row, Value};
 use tiberius::ToSql;
 
 use crate::error::{classify, leaves_connection_usable};
-use crate::types::{Param, decode_row};
+use crate::types::{bind, decode_row};
 
 /// Session settings for every new connection. `XACT_ABORT ON` makes any error inside a
 /// transaction roll all of it back on the server, as PostgreSQL does, so no statement's
@@ -92,10 +92,10 @@ impl Connection {
         params: &[Value],
         kinds: &[Kind],
     ) -> Result<Vec<Row>, DbError> {
-        let params: Vec<Param<'_>> = params.iter().map(Param).collect();
+        let (sql, params) = bind(sql, params);
         let refs: Vec<&dyn ToSql> = params.iter().map(|p| p as &dyn ToSql).collect();
         self.in_flight = true;
-        let rows = match self.client.query(sql, &refs).await {
+        let rows = match self.client.query(&*sql, &refs).await {
             Ok(stream) => stream.into_first_result().await,
             Err(e) => Err(e),
         };
@@ -107,10 +107,10 @@ impl Connection {
 
     /// Runs a parameterised statement; returns the rows it affected.
     pub(crate) async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
-        let params: Vec<Param<'_>> = params.iter().map(Param).collect();
+        let (sql, params) = bind(sql, params);
         let refs: Vec<&dyn ToSql> = params.iter().map(|p| p as &dyn ToSql).collect();
         self.in_flight = true;
-        let done = self.client.execute(sql, &refs).await;
+        let done = self.client.execute(&*sql, &refs).await;
         self.settle(done).map(tiberius::ExecuteResult::total)
     }
 

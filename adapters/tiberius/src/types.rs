@@ -18,6 +18,96 @@ const DAY_ZERO: i64 = 1_721_426;
 /// parameter type `datetime2` and the value agree.
 const SCALE: u8 = 7;
 
+/// A statement ready to send: its text, with every NULL parameter written into it as a
+/// typed literal, and the other parameters renumbered `@P1…` in order.
+///
+/// tiberius 0.12 encodes any `None` parameter as the untyped TDS NULL (type 0x1F), even
+/// when the `sp_executesql` declaration names its type. SQL Server accepts that; Babelfish
+/// refuses it and drops the connection. A `CAST(NULL AS <column type>)` in the text means
+/// the same on both. The text varies only with which parameters are NULL, so each
+/// statement still has a handful of cached plans at most.
+pub(crate) fn bind<'a>(sql: &'a str, params: &'a [Value]) -> (Cow<'a, str>, Vec<Param<'a>>) {
+    let bound = params
+        .iter()
+        .filter(|v| !matches!(v, Value::Null(_)))
+        .map(Param)
+        .collect::<Vec<_>>();
+    if bound.len() == params.len() {
+        return (Cow::Borrowed(sql), bound);
+    }
+    // The new number of each parameter, or the literal that replaces it.
+    let mut next = 0;
+    let replacement: Vec<Cow<'static, str>> = params
+        .iter()
+        .map(|v| {
+            if let Value::Null(kind) = v {
+                Cow::Borrowed(null_literal(*kind))
+            } else {
+                next += 1;
+                Cow::Owned(format!("@P{next}"))
+            }
+        })
+        .collect();
+    let mut out = String::with_capacity(sql.len() + 24 * (params.len() - bound.len()));
+    let mut rest = sql;
+    while let Some((before, number, after)) = next_placeholder(rest) {
+        out.push_str(before);
+        match number.checked_sub(1).and_then(|i| replacement.get(i)) {
+            Some(text) => out.push_str(text),
+            // Not one of ours (more placeholders than values): the server will say so.
+            None => out.push_str(&rest[before.len()..rest.len() - after.len()]),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    (Cow::Owned(out), bound)
+}
+
+/// The first `@P<n>` of `sql` outside quotes and brackets: the text before it, `n`, and
+/// the text after it.
+fn next_placeholder(sql: &str) -> Option<(&str, usize, &str)> {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            // Skip a literal or a quoted name to its closing quote; a doubled quote inside
+            // is two literals back to back to this scan, which comes to the same.
+            quote @ (b'\'' | b'"') => {
+                i += 1 + bytes[i + 1..].iter().position(|&b| b == quote)?;
+            }
+            b'[' => i += bytes[i..].iter().position(|&b| b == b']')?,
+            b'@' if bytes.get(i + 1) == Some(&b'P')
+                && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_')) =>
+            {
+                let digits = bytes[i + 2..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
+                if digits > 0 {
+                    let end = i + 2 + digits;
+                    let number = sql[i + 2..end].parse().ok()?;
+                    return Some((&sql[..i], number, &sql[end..]));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// A NULL of the column type the migrations give values of `kind`.
+const fn null_literal(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Bool => "CAST(NULL AS BIT)",
+        Kind::Int => "CAST(NULL AS BIGINT)",
+        Kind::Text => "CAST(NULL AS NVARCHAR(4000))",
+        Kind::Uuid => "CAST(NULL AS BINARY(16))",
+        Kind::Money => "CAST(NULL AS DECIMAL(18, 2))",
+        Kind::Time => "CAST(NULL AS DATETIME2(6))",
+    }
+}
+
 /// One parameter, bound in the column types the migrations use.
 #[derive(Debug)]
 pub(crate) struct Param<'a>(pub &'a Value);
@@ -25,6 +115,8 @@ pub(crate) struct Param<'a>(pub &'a Value);
 impl ToSql for Param<'_> {
     fn to_sql(&self) -> ColumnData<'_> {
         match self.0 {
+            // `bind` keeps NULLs out of the parameters; one bound anyway is still typed
+            // in its declaration.
             Value::Null(kind) => null(*kind),
             Value::Bool(v) => ColumnData::Bit(Some(*v)),
             Value::Int(v) => ColumnData::I64(Some(*v)),
@@ -201,6 +293,49 @@ mod tests {
             );
             assert_eq!(round_trip(&Value::Null(kind), kind), Value::Null(kind));
         }
+    }
+
+    #[test]
+    fn nulls_are_written_into_the_text_and_the_rest_renumbered() {
+        let params = [
+            Value::Int(1),
+            Value::Null(Kind::Text),
+            Value::Uuid(Uuid::nil()),
+            Value::Null(Kind::Time),
+            Value::Int(5),
+        ];
+        let sql = "UPDATE t SET a = @P1, b = @P2, c = @P3, d = @P4 WHERE e = @P5 AND f = N'@P2' AND [@P4] = 1";
+        let (text, bound) = bind(sql, &params);
+        assert_eq!(
+            text,
+            "UPDATE t SET a = @P1, b = CAST(NULL AS NVARCHAR(4000)), c = @P2, d = CAST(NULL AS DATETIME2(6)) \
+             WHERE e = @P3 AND f = N'@P2' AND [@P4] = 1"
+        );
+        let values: Vec<&Value> = bound.iter().map(|p| p.0).collect();
+        assert_eq!(values, [&params[0], &params[2], &params[4]]);
+    }
+
+    #[test]
+    fn a_statement_without_nulls_is_sent_as_it_is() {
+        let params = [Value::Int(1), Value::Text("x".into())];
+        let (text, bound) = bind("SELECT @P1, @P2", &params);
+        assert!(matches!(text, Cow::Borrowed("SELECT @P1, @P2")));
+        assert_eq!(bound.len(), 2);
+    }
+
+    #[test]
+    fn placeholders_are_whole_tokens_counted_to_their_last_digit() {
+        let mut params = vec![Value::Int(0); 11];
+        params[0] = Value::Null(Kind::Bool);
+        params[9] = Value::Null(Kind::Money);
+        let (text, bound) = bind("SELECT @P1, @P10, @P11, x@P2, @Px, @P12", &params);
+        assert_eq!(
+            text,
+            "SELECT CAST(NULL AS BIT), CAST(NULL AS DECIMAL(18, 2)), @P9, x@P2, @Px, @P12"
+        );
+        assert_eq!(bound.len(), 9);
+        let (text, _) = bind("SELECT 'unclosed @P1", &params);
+        assert_eq!(text, "SELECT 'unclosed @P1");
     }
 
     #[test]

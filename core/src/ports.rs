@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 use crate::StoreError;
 use crate::domain::{
     Email, Job, JobError, JobId, JobStatus, Order, OrderId, OrderLines, Page, Paged, Product,
-    ProductId, ProductPatch, ProductQuery, TokenId, User, UserId, UserPatch,
+    ProductId, ProductPatch, ProductQuery, Session, SessionId, TokenHash, TokenId, User, UserId,
+    UserPatch,
 };
 use crate::events::Event;
 use crate::password::PasswordHash;
@@ -46,7 +47,8 @@ pub trait UserRepository: Send + Sync {
         email: &Email,
     ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
 
-    /// Applies a change atomically; `None` when there is no such user.
+    /// Applies a change atomically; `None` when there is no such user. Deactivating a user
+    /// ends all their sessions in the same transaction.
     ///
     /// # Errors
     /// [`StoreError`] when the store fails.
@@ -227,7 +229,7 @@ pub trait OrderRepository: Send + Sync {
 /// Shared authentication state: revoked tokens and failed logins, kept in the database so
 /// that every replica agrees.
 pub trait AuthRepository: Send + Sync {
-    /// Marks a token id revoked until `expires_at` (and forgets revocations that expired).
+    /// Marks a token id revoked until `expires_at` (the worker forgets it after that).
     ///
     /// # Errors
     /// [`StoreError`] when the store fails.
@@ -235,7 +237,6 @@ pub trait AuthRepository: Send + Sync {
         &self,
         id: TokenId,
         expires_at: OffsetDateTime,
-        now: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Whether a token id was revoked.
@@ -270,6 +271,118 @@ pub trait AuthRepository: Send + Sync {
         &self,
         login: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Sessions and their refresh tokens. Every replica sees the same sessions, so ending
+/// one ends it everywhere at once.
+pub trait SessionRepository: Send + Sync {
+    /// Records a session just opened, with its first refresh token.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn open_session(
+        &self,
+        session: &Session,
+        refresh: &TokenHash,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Spends the refresh token `presented` and, in the same transaction, gives its session
+    /// the token `next` (expiring at `expires_at`, which the session's expiry follows).
+    /// Spending is one conditional write, so of two rotations of one token exactly one
+    /// succeeds. A token already spent ends its whole session ([`Rotation::Reused`]).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn rotate_refresh(
+        &self,
+        presented: &TokenHash,
+        next: &TokenHash,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+
+    /// A user, and whether `session` is a live session (not ended, not expired) of theirs:
+    /// what an access token with a `sid` acts for. One statement.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn user_in_session(
+        &self,
+        user: UserId,
+        session: SessionId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<(User, bool)>, StoreError>> + Send;
+
+    /// A user's live sessions, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn live_sessions(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+
+    /// Ends one live session of `user`; whether there was one.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn end_session(
+        &self,
+        user: UserId,
+        session: SessionId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Ends every live session of `user` but `keep`; how many ended.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn end_sessions(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Sets a user's password hash and, in the same transaction, ends every live session
+    /// of theirs but `keep`. Whether the user exists.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn change_password(
+        &self,
+        user: UserId,
+        hash: &PasswordHash,
+        keep: Option<SessionId>,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes sessions that ended or expired before `before`, with their refresh tokens,
+    /// and revocations that have expired; how many rows went.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn purge_sessions(
+        &self,
+        before: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// How presenting a refresh token went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// Spent; the session holds the next token now.
+    Rotated {
+        /// The session.
+        session: SessionId,
+        /// Its user, as stored now.
+        user: User,
+    },
+    /// It had been spent before: a copy is in other hands, so the session ended.
+    Reused,
+    /// Unknown, expired, or its session is over.
+    Invalid,
 }
 
 /// Whether a login attempt may go on.
@@ -518,6 +631,7 @@ pub trait Store:
     + ProductRepository
     + OrderRepository
     + AuthRepository
+    + SessionRepository
     + OutboxRepository
     + MailLog
     + JobRepository
@@ -532,6 +646,7 @@ impl<T> Store for T where
         + ProductRepository
         + OrderRepository
         + AuthRepository
+        + SessionRepository
         + OutboxRepository
         + MailLog
         + JobRepository

@@ -1,8 +1,9 @@
-//! Access tokens: HS256 JWTs with `sub`, `iat`, `exp` and `jti`, the algorithm pinned and
-//! no leeway on expiry.
+//! Access tokens: HS256 JWTs with `sub`, `iat`, `exp`, `jti` and `sid` (the session; absent
+//! from tokens issued before sessions existed), the algorithm pinned and no leeway on
+//! expiry.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
-use mercado_core::domain::{TokenId, UserId};
+use mercado_core::domain::{SessionId, TokenId, UserId};
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
@@ -19,6 +20,8 @@ struct Claims {
     iat: i64,
     exp: i64,
     jti: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<Uuid>,
 }
 
 /// A token whose signature and expiry checked out.
@@ -30,6 +33,8 @@ pub struct VerifiedToken {
     pub token_id: TokenId,
     /// When it expires.
     pub expires_at: OffsetDateTime,
+    /// The session it belongs to.
+    pub session: Option<SessionId>,
 }
 
 /// A freshly issued token.
@@ -72,16 +77,26 @@ impl TokenCodec {
         }
     }
 
-    /// Issues a token for a user.
+    /// Issues a token for a user's session.
     ///
     /// # Panics
     /// Never: HS256 signing of these claims cannot fail.
-    pub fn issue(&self, user_id: UserId, now: OffsetDateTime) -> IssuedToken {
+    pub fn issue(&self, user_id: UserId, session: SessionId, now: OffsetDateTime) -> IssuedToken {
+        self.sign(user_id, Some(session), now)
+    }
+
+    fn sign(
+        &self,
+        user_id: UserId,
+        session: Option<SessionId>,
+        now: OffsetDateTime,
+    ) -> IssuedToken {
         let claims = Claims {
             sub: user_id.as_uuid(),
             iat: now.unix_timestamp(),
             exp: (now + self.ttl).unix_timestamp(),
             jti: TokenId::generate().as_uuid(),
+            sid: session.map(|s| s.as_uuid()),
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of plain claims cannot fail");
@@ -108,6 +123,7 @@ impl TokenCodec {
             user_id: UserId::from_uuid(data.claims.sub),
             token_id: TokenId::from_uuid(data.claims.jti),
             expires_at,
+            session: data.claims.sid.map(SessionId::from_uuid),
         })
     }
 }
@@ -147,22 +163,41 @@ mod tests {
     fn an_issued_token_verifies_with_its_claims() {
         let c = codec(SECRET, 60);
         let user = UserId::generate();
-        let issued = c.issue(user, OffsetDateTime::now_utc());
+        let session = SessionId::generate();
+        let issued = c.issue(user, session, OffsetDateTime::now_utc());
         assert_eq!(issued.expires_in, 60);
         let verified = c.verify(&issued.token).unwrap();
         assert_eq!(verified.user_id, user);
+        assert_eq!(verified.session, Some(session));
+    }
+
+    #[test]
+    fn a_token_from_before_sessions_verifies_without_one() {
+        let c = codec(SECRET, 60);
+        let issued = c.sign(UserId::generate(), None, OffsetDateTime::now_utc());
+        assert!(!issued.token.contains(".eyJzaWQ"));
+        assert_eq!(c.verify(&issued.token).unwrap().session, None);
     }
 
     #[test]
     fn expired_wrong_key_tampered_and_unsigned_tokens_are_rejected() {
         let c = codec(SECRET, 60);
         let user = UserId::generate();
-        let old = c.issue(user, OffsetDateTime::now_utc() - Duration::seconds(61));
+        let old = c.issue(
+            user,
+            SessionId::generate(),
+            OffsetDateTime::now_utc() - Duration::seconds(61),
+        );
         assert!(c.verify(&old.token).is_err(), "expired");
-        let other =
-            codec("another-secret-another-secret-xx", 60).issue(user, OffsetDateTime::now_utc());
+        let other = codec("another-secret-another-secret-xx", 60).issue(
+            user,
+            SessionId::generate(),
+            OffsetDateTime::now_utc(),
+        );
         assert!(c.verify(&other.token).is_err(), "wrong key");
-        let good = c.issue(user, OffsetDateTime::now_utc()).token;
+        let good = c
+            .issue(user, SessionId::generate(), OffsetDateTime::now_utc())
+            .token;
         let mut parts: Vec<&str> = good.split('.').collect();
         let forged = format!("{}.{}", parts[0], "eyJzdWIiOiJ4In0");
         assert!(

@@ -27,6 +27,8 @@ pub struct Settings {
     pub jwt_secret: Option<SecretString>,
     /// `MERCADO_TOKEN_TTL_SECONDS`.
     pub token_ttl_seconds: i64,
+    /// `MERCADO_REFRESH_TTL_SECONDS`: how long a refresh token, and so an idle session, lives.
+    pub refresh_ttl_seconds: i64,
     /// `MERCADO_FIRST_SUPERUSER_EMAIL` and `MERCADO_FIRST_SUPERUSER_PASSWORD`, both set.
     pub first_superuser: Option<(String, SecretString)>,
     /// `MERCADO_PASSWORD_ROUNDS`: pbkdf2-sha256 rounds for new hashes.
@@ -83,6 +85,7 @@ impl Settings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
             jwt_secret: None,
             token_ttl_seconds: 1800,
+            refresh_ttl_seconds: 1_209_600,
             first_superuser: None,
             password_rounds: mercado_core::password::PasswordHasher::DEFAULT_ROUNDS,
             hash_concurrency: std::thread::available_parallelism()
@@ -138,6 +141,7 @@ impl Settings {
             });
         }
         vars.positive("MERCADO_TOKEN_TTL_SECONDS", &mut s.token_ttl_seconds)?;
+        vars.positive("MERCADO_REFRESH_TTL_SECONDS", &mut s.refresh_ttl_seconds)?;
         s.first_superuser = match (
             vars.get("MERCADO_FIRST_SUPERUSER_EMAIL"),
             vars.get("MERCADO_FIRST_SUPERUSER_PASSWORD"),

@@ -250,6 +250,7 @@ fn services_of<S: Store>(
         login_max_failures: settings.login_max_failures,
         login_window: time::Duration::seconds(settings.login_window_seconds),
         low_stock_threshold: settings.low_stock_threshold,
+        refresh_ttl: time::Duration::seconds(settings.refresh_ttl_seconds),
     };
     Ok(services(store, hasher, clock, config))
 }

@@ -13,6 +13,34 @@ impl TestApp {
         self.post("/api/v1/users", None, &body).await.expect(201)
     }
 
+    /// The password grant from a client calling itself `user_agent`; the whole answer.
+    pub async fn login_from(&self, email: &str, password: &str, user_agent: &str) -> Reply {
+        let request = self
+            .client
+            .post(self.url("/api/v1/login/token"))
+            .header(reqwest::header::USER_AGENT, user_agent)
+            .form(&[("username", email), ("password", password)]);
+        crate::read(request.send().await.expect("the server answers")).await
+    }
+
+    /// The refresh grant with `refresh_token`.
+    pub async fn refresh(&self, refresh_token: &str) -> Reply {
+        let request = self.client.post(self.url("/api/v1/login/token")).form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ]);
+        crate::read(request.send().await.expect("the server answers")).await
+    }
+
+    /// The caller's live sessions.
+    pub async fn sessions(&self, token: &str) -> Vec<Value> {
+        let body = self
+            .get("/api/v1/users/me/sessions", Some(token))
+            .await
+            .expect(200);
+        body.as_array().expect("a list of sessions").clone()
+    }
+
     /// Logs `token` out.
     pub async fn logout(&self, token: &str) -> Reply {
         self.send(Method::POST, "/api/v1/logout", Some(token), None)

@@ -123,6 +123,7 @@ crate::dialect::dialects!(
         (3, "0003", "sent_mails"),
         (4, "0004", "jobs"),
         (5, "0005", "login_throttle"),
+        (6, "0006", "sessions"),
     ]
 );
 

@@ -10,7 +10,9 @@
 use mercado_core::domain::OrderLines;
 
 use crate::Dialect;
-use crate::store::{JobErrorRow, JobRow, OrderLineRow, OutboxRow, ProductRow, StockRow, UserRow};
+use crate::store::{
+    JobErrorRow, JobRow, OrderLineRow, OutboxRow, ProductRow, SessionRow, StockRow, UserRow,
+};
 
 /// Every statement, rendered for one dialect.
 #[derive(Debug)]
@@ -69,6 +71,20 @@ pub(crate) struct Statements {
     pub take_event: String,
     pub complete_event: String,
     pub retry_event: String,
+    pub insert_session: String,
+    pub insert_refresh_token: String,
+    pub spend_refresh_token: String,
+    pub refresh_token_by_hash: String,
+    pub touch_session: String,
+    pub user_of_session: String,
+    pub user_in_session: String,
+    pub live_sessions: String,
+    pub end_session_of_user: String,
+    pub end_session: String,
+    pub end_sessions_of_user: String,
+    pub end_other_sessions: String,
+    pub purge_refresh_tokens: String,
+    pub purge_sessions: String,
     pub revoke_token: String,
     pub purge_revoked_tokens: String,
     pub is_token_revoked: String,
@@ -105,7 +121,7 @@ impl Statements {
             // One round trip for both backlogs; scalar subqueries need no FROM anywhere.
             gauges: r("SELECT (SELECT COUNT(*) FROM outbox WHERE published_at IS NULL), \
                  (SELECT COUNT(*) FROM jobs WHERE status IN (?, ?))"),
-            insert_user: r(&format!("INSERT INTO users ({users}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")),
+            insert_user: r(&format!("INSERT INTO users ({users}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")),
             user_by_id: r(&format!("SELECT {users} FROM users WHERE id = ?")),
             user_by_id_for_update: r(&format!("SELECT {users} FROM users{hint} WHERE id = ?{lock}")),
             user_by_email: r(&format!("SELECT {users} FROM users WHERE email = ?")),
@@ -220,6 +236,46 @@ impl Statements {
                 "UPDATE outbox SET claimed_by = NULL, claimed_until = ?, last_error = ? \
                  WHERE id = ? AND claimed_by = ?",
             ),
+            insert_session: r(&format!("INSERT INTO sessions ({}, ended_at) VALUES (?, ?, ?, ?, ?, ?, NULL)", SessionRow::COLUMNS)),
+            insert_refresh_token: r("INSERT INTO refresh_tokens (token_hash, session_id, expires_at, spent_at) VALUES (?, ?, ?, NULL)"),
+            // Spent only while unspent, unexpired and its session live: the row count decides.
+            spend_refresh_token: r(
+                "UPDATE refresh_tokens SET spent_at = ? \
+                 WHERE token_hash = ? AND spent_at IS NULL AND expires_at > ? \
+                 AND EXISTS (SELECT 1 FROM sessions WHERE sessions.id = refresh_tokens.session_id \
+                             AND sessions.ended_at IS NULL AND sessions.expires_at > ?)",
+            ),
+            refresh_token_by_hash: r("SELECT session_id, spent_at FROM refresh_tokens WHERE token_hash = ?"),
+            touch_session: r("UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?"),
+            user_of_session: r(&format!(
+                "SELECT {users} FROM users WHERE id = (SELECT user_id FROM sessions WHERE sessions.id = ?)"
+            )),
+            // COUNT(*) by key: 1 or 0, typed as every other count.
+            user_in_session: r(&format!(
+                "SELECT {users}, (SELECT COUNT(*) FROM sessions \
+                 WHERE sessions.id = ? AND sessions.user_id = users.id \
+                 AND sessions.ended_at IS NULL AND sessions.expires_at > ?) \
+                 FROM users WHERE id = ?"
+            )),
+            live_sessions: r(&format!(
+                "SELECT {} FROM sessions WHERE user_id = ? AND ended_at IS NULL AND expires_at > ? \
+                 ORDER BY created_at DESC, id DESC",
+                SessionRow::COLUMNS
+            )),
+            end_session_of_user: r(
+                "UPDATE sessions SET ended_at = ? \
+                 WHERE id = ? AND user_id = ? AND ended_at IS NULL AND expires_at > ?",
+            ),
+            end_session: r("UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL"),
+            end_sessions_of_user: r("UPDATE sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL"),
+            end_other_sessions: r(
+                "UPDATE sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL AND id <> ?",
+            ),
+            purge_refresh_tokens: r(
+                "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions \
+                 WHERE ended_at < ? OR expires_at < ?)",
+            ),
+            purge_sessions: r("DELETE FROM sessions WHERE ended_at < ? OR expires_at < ?"),
             revoke_token: r("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)"),
             purge_revoked_tokens: r("DELETE FROM revoked_tokens WHERE expires_at < ?"),
             is_token_revoked: r("SELECT COUNT(*) FROM revoked_tokens WHERE jti = ?"),
@@ -294,6 +350,20 @@ impl Statements {
             &self.take_event,
             &self.complete_event,
             &self.retry_event,
+            &self.insert_session,
+            &self.insert_refresh_token,
+            &self.spend_refresh_token,
+            &self.refresh_token_by_hash,
+            &self.touch_session,
+            &self.user_of_session,
+            &self.user_in_session,
+            &self.live_sessions,
+            &self.end_session_of_user,
+            &self.end_session,
+            &self.end_sessions_of_user,
+            &self.end_other_sessions,
+            &self.purge_refresh_tokens,
+            &self.purge_sessions,
             &self.revoke_token,
             &self.purge_revoked_tokens,
             &self.is_token_revoked,

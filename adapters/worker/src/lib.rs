@@ -31,6 +31,7 @@
 mod events;
 mod imports;
 mod outbox;
+mod purge;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -49,6 +50,7 @@ use tokio::sync::watch;
 pub use events::{consume, relay};
 pub use imports::run_imports;
 pub use outbox::OutboxSource;
+pub use purge::{PURGE_EVERY, purge};
 
 /// Events taken at once (and the broker consumer's prefetch window).
 pub const BATCH: u16 = 32;
@@ -81,6 +83,8 @@ pub enum Loop {
     Relay = 1,
     /// Running imports.
     Imports = 2,
+    /// Purging ended sessions.
+    Purge = 3,
 }
 
 /// How a worker is doing, as readiness and metrics tell it.
@@ -110,7 +114,7 @@ impl Health {
 pub struct Liveness {
     epoch: Instant,
     /// Per [`Loop`]: milliseconds after `epoch` of its last beat, plus one (0: never).
-    beats: [AtomicU64; 3],
+    beats: [AtomicU64; 4],
     restarts: AtomicU64,
     running: AtomicBool,
     stuck_after: StdDuration,
@@ -252,8 +256,8 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
-    /// Starts a worker on `store`: imports, and events through `transport`; its loops
-    /// report to `liveness`.
+    /// Starts a worker on `store`: imports, the purge of ended sessions, and events through
+    /// `transport`; its loops report to `liveness`.
     pub fn spawn<S, M, K, E>(
         store: S,
         transport: Transport<K, E>,
@@ -269,13 +273,22 @@ impl WorkerHandle {
         E: EventSource + 'static,
     {
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = vec![tokio::spawn(run_imports(
-            store.clone(),
-            clock.clone(),
-            timing,
-            liveness.clone(),
-            stopped.clone(),
-        ))];
+        let mut tasks = vec![
+            tokio::spawn(run_imports(
+                store.clone(),
+                clock.clone(),
+                timing,
+                liveness.clone(),
+                stopped.clone(),
+            )),
+            tokio::spawn(purge(
+                store.clone(),
+                clock.clone(),
+                timing,
+                liveness.clone(),
+                stopped.clone(),
+            )),
+        ];
         let outbox = OutboxSource::new(store.clone(), clock.clone(), timing.lease);
         let notifier = Notifier::new(store, mailer, clock.clone());
         match transport {

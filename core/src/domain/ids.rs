@@ -54,6 +54,10 @@ id_type!(
     /// Identifies a background job.
     JobId
 );
+id_type!(
+    /// Identifies a session (the `sid` claim of its access tokens).
+    SessionId
+);
 
 #[cfg(test)]
 mod tests {

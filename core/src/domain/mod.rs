@@ -11,17 +11,19 @@ mod numbers;
 mod order;
 mod page;
 mod product;
+mod session;
 mod text;
 mod user;
 
 pub use email::{Email, EmailError};
-pub use ids::{JobId, OrderId, ProductId, TokenId, UserId};
+pub use ids::{JobId, OrderId, ProductId, SessionId, TokenId, UserId};
 pub use job::{IMPORT_HEADER, Job, JobError, JobKind, JobStatus, is_import_header};
 pub use money::{Money, MoneyError, Price};
 pub use numbers::{NumberError, Quantity, Stock};
 pub use order::{NewOrderLine, Order, OrderLine, OrderLines, OrderLinesError, OrderStatus};
 pub use page::{Page, PageError, Paged};
 pub use product::{NewProduct, Product, ProductPatch, ProductQuery};
+pub use session::{NotAToken, SecretToken, Session, TokenHash, TokenPurpose};
 pub use text::{Description, FullName, ProductName, SearchText, TextError, is_one_line};
 pub use user::{Actor, NewUser, SuperuserRequired, User, UserPatch};
 

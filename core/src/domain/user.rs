@@ -20,6 +20,8 @@ pub struct User {
     pub is_active: bool,
     /// Whether it may administer users and products.
     pub is_superuser: bool,
+    /// Whether it proved it reads mail at its address.
+    pub email_verified: bool,
     /// When it signed up.
     pub created_at: OffsetDateTime,
     /// When it last changed.

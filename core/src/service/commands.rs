@@ -8,11 +8,12 @@ use super::Context;
 use crate::StoreError;
 use crate::domain::{
     Actor, Email, FullName, Job, JobId, JobKind, NewProduct, NewUser, Order, OrderId, OrderLines,
-    Password, Product, ProductId, ProductPatch, TokenId, User, UserId, UserPatch,
+    Password, Product, ProductId, ProductPatch, SecretToken, Session, SessionId, TokenId,
+    TokenPurpose, User, UserId, UserPatch,
 };
 use crate::events::{DomainEvent, Event};
 use crate::password::Verification;
-use crate::ports::{Admission, CancelOrderError, PlaceOrder, PlaceOrderError, Store};
+use crate::ports::{Admission, CancelOrderError, PlaceOrder, PlaceOrderError, Rotation, Store};
 
 /// The unique constraint on users' emails, the same name in every dialect.
 pub const UQ_USERS_EMAIL: &str = "uq_users_email";
@@ -46,6 +47,44 @@ pub enum LogInError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why a refresh token was refused: all of them are 401 to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// Unknown, expired, its session over, or its user deactivated.
+    #[error("refresh token invalid or expired")]
+    Invalid,
+    /// Spent before: its session is ended now.
+    #[error("refresh token already used; its session is ended")]
+    Reused,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why ending a session failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EndSessionError {
+    /// The caller has no live session with this id.
+    #[error("session not found")]
+    NotFound,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A session just opened or renewed, with the refresh token that renews it next.
+#[derive(Debug)]
+pub struct SessionGrant {
+    /// The session.
+    pub session: SessionId,
+    /// Its user.
+    pub user: User,
+    /// The refresh token, shown to the client once.
+    pub refresh_token: SecretToken,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
 }
 
 /// Why a logout failed.
@@ -184,6 +223,8 @@ impl<S: Store> Commands<S> {
             password_hash: self.ctx.hasher.hash(&new.password).await,
             is_active: true,
             is_superuser,
+            // Superusers are made by operators, who vouch for their address.
+            email_verified: is_superuser,
             created_at: now,
             updated_at: now,
         };
@@ -273,29 +314,124 @@ impl<S: Store> Commands<S> {
         Ok(user)
     }
 
-    /// Revokes a token id until it would have expired.
+    /// Opens a session for a user who just logged in.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    pub async fn open_session(
+        &self,
+        user: User,
+        user_agent: Option<&str>,
+    ) -> Result<SessionGrant, StoreError> {
+        let ttl = self.ctx.config.refresh_ttl;
+        let session = Session::open(user.id, user_agent, self.now(), ttl);
+        let refresh_token = SecretToken::generate();
+        self.ctx
+            .store
+            .open_session(&session, &refresh_token.hash(TokenPurpose::Refresh))
+            .await?;
+        Ok(SessionGrant {
+            session: session.id,
+            user,
+            refresh_token,
+            refresh_expires_in: ttl.whole_seconds(),
+        })
+    }
+
+    /// Renews a session with its refresh token, which is spent; the grant holds the next
+    /// one. No password hash is computed. A token presented a second time ends its session.
+    ///
+    /// # Errors
+    /// [`RefreshError`].
+    pub async fn refresh(&self, token: &str) -> Result<SessionGrant, RefreshError> {
+        let presented = SecretToken::parse(token).map_err(|_| RefreshError::Invalid)?;
+        let next = SecretToken::generate();
+        let now = self.now();
+        let ttl = self.ctx.config.refresh_ttl;
+        let rotation = self
+            .ctx
+            .store
+            .rotate_refresh(
+                &presented.hash(TokenPurpose::Refresh),
+                &next.hash(TokenPurpose::Refresh),
+                now,
+                now + ttl,
+            )
+            .await?;
+        match rotation {
+            Rotation::Rotated { session, user } if user.is_active => Ok(SessionGrant {
+                session,
+                user,
+                refresh_token: next,
+                refresh_expires_in: ttl.whole_seconds(),
+            }),
+            Rotation::Rotated { .. } | Rotation::Invalid => Err(RefreshError::Invalid),
+            Rotation::Reused => Err(RefreshError::Reused),
+        }
+    }
+
+    /// Logs a token out: ends its session, or, for a token without one (issued before
+    /// sessions existed), revokes its id until it would have expired.
     ///
     /// # Errors
     /// [`LogoutError`] when the store fails.
     pub async fn log_out(
         &self,
+        actor: Actor,
         token: TokenId,
+        session: Option<SessionId>,
         expires_at: OffsetDateTime,
     ) -> Result<(), LogoutError> {
-        Ok(self
-            .ctx
-            .store
-            .revoke_token(token, expires_at, self.now())
-            .await?)
+        let store = &self.ctx.store;
+        match session {
+            Some(session) => store
+                .end_session(actor.user_id(), session, self.now())
+                .await
+                .map(drop)?,
+            None => store.revoke_token(token, expires_at).await?,
+        }
+        Ok(())
     }
 
-    /// Changes the caller's own name and/or password (checking the current one).
+    /// Ends one of the caller's live sessions.
+    ///
+    /// # Errors
+    /// [`EndSessionError::NotFound`] unless the caller has a live session with this id.
+    pub async fn end_session(&self, actor: Actor, id: SessionId) -> Result<(), EndSessionError> {
+        if self
+            .ctx
+            .store
+            .end_session(actor.user_id(), id, self.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(EndSessionError::NotFound)
+        }
+    }
+
+    /// Ends every session of the caller's, the current one included.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    pub async fn end_all_sessions(&self, actor: Actor) -> Result<(), StoreError> {
+        self.ctx
+            .store
+            .end_sessions(actor.user_id(), None, self.now())
+            .await
+            .map(drop)
+    }
+
+    /// Changes the caller's own name and/or password (checking the current one). A new
+    /// password ends every other session of the user (`session` is the caller's, kept; a
+    /// token without a session keeps none).
     ///
     /// # Errors
     /// [`UpdateOwnProfileError`].
     pub async fn update_own_profile(
         &self,
         actor: Actor,
+        session: Option<SessionId>,
         change: ChangeOwnProfile,
     ) -> Result<User, UpdateOwnProfileError> {
         let now = self.now();
@@ -310,10 +446,14 @@ impl<S: Store> Commands<S> {
                 return Err(UpdateOwnProfileError::WrongCurrentPassword);
             }
             let hash = self.ctx.hasher.hash(new).await;
-            self.ctx
+            if !self
+                .ctx
                 .store
-                .set_password_hash(actor.user_id(), &hash, now)
-                .await?;
+                .change_password(actor.user_id(), &hash, session, now)
+                .await?
+            {
+                return Err(UpdateOwnProfileError::NotFound);
+            }
         }
         let patch = UserPatch {
             full_name: change.full_name,

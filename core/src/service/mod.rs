@@ -10,9 +10,9 @@ use std::sync::Arc;
 use time::Duration;
 
 pub use commands::{
-    ChangeOwnProfile, Commands, CreateProductError, DeleteProductError, ImportError, LogInError,
-    LogoutError, PlaceOrderCommandError, SignUpError, UpdateOwnProfileError, UpdateProductError,
-    UpdateUserError,
+    ChangeOwnProfile, Commands, CreateProductError, DeleteProductError, EndSessionError,
+    ImportError, LogInError, LogoutError, PlaceOrderCommandError, RefreshError, SessionGrant,
+    SignUpError, UpdateOwnProfileError, UpdateProductError, UpdateUserError,
 };
 pub use queries::{AccessError, Queries, ResolveActorError};
 
@@ -29,6 +29,8 @@ pub struct ServiceConfig {
     pub login_window: Duration,
     /// Stock below this records `ProductStockLow`.
     pub low_stock_threshold: i64,
+    /// How long a refresh token lives, and so an idle session.
+    pub refresh_ttl: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -37,6 +39,7 @@ impl Default for ServiceConfig {
             login_max_failures: 5,
             login_window: Duration::minutes(5),
             low_stock_threshold: 10,
+            refresh_ttl: Duration::days(14),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use super::Context;
 use crate::StoreError;
 use crate::domain::{
-    Actor, Job, JobId, Order, OrderId, Page, Paged, Product, ProductId, ProductQuery, TokenId,
-    User, UserId,
+    Actor, Job, JobId, Order, OrderId, Page, Paged, Product, ProductId, ProductQuery, Session,
+    SessionId, TokenId, User, UserId,
 };
 use crate::ports::Store;
 
@@ -62,8 +62,9 @@ impl<S: Store> Queries<S> {
         Self { ctx }
     }
 
-    /// Who is acting for a verified token: its user, if the token is not revoked and the
-    /// user exists and is active.
+    /// Who is acting for a verified token: its user, if the token's session is live (or,
+    /// for a token without one, if the token is not revoked) and the user exists and is
+    /// active. One statement for a token with a session, two without.
     ///
     /// # Errors
     /// [`ResolveActorError`].
@@ -71,20 +72,45 @@ impl<S: Store> Queries<S> {
         &self,
         user_id: UserId,
         token: TokenId,
+        session: Option<SessionId>,
     ) -> Result<User, ResolveActorError> {
-        if self.ctx.store.is_token_revoked(token).await? {
-            return Err(ResolveActorError::Unauthenticated);
-        }
-        let user = self
-            .ctx
-            .store
-            .user_by_id(user_id)
-            .await?
-            .ok_or(ResolveActorError::Unauthenticated)?;
+        let store = &self.ctx.store;
+        let (user, live) = match session {
+            Some(session) => store
+                .user_in_session(user_id, session, self.ctx.clock.now())
+                .await?
+                .ok_or(ResolveActorError::Unauthenticated)?,
+            None if store.is_token_revoked(token).await? => {
+                return Err(ResolveActorError::Unauthenticated);
+            }
+            None => (
+                store
+                    .user_by_id(user_id)
+                    .await?
+                    .ok_or(ResolveActorError::Unauthenticated)?,
+                true,
+            ),
+        };
+        // A deactivated user's sessions ended with the deactivation; their tokens still
+        // say why they are refused.
         if !user.is_active {
             return Err(ResolveActorError::Inactive);
         }
+        if !live {
+            return Err(ResolveActorError::Unauthenticated);
+        }
         Ok(user)
+    }
+
+    /// The caller's live sessions, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    pub async fn sessions(&self, actor: Actor) -> Result<Vec<Session>, StoreError> {
+        self.ctx
+            .store
+            .live_sessions(actor.user_id(), self.ctx.clock.now())
+            .await
     }
 
     /// A user, for themselves or a superuser. Others get `Forbidden` whether or not the id

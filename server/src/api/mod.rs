@@ -12,6 +12,7 @@ mod login;
 mod model;
 mod orders;
 mod products;
+mod sessions;
 mod users;
 pub mod validation;
 
@@ -65,11 +66,13 @@ impl<S> std::fmt::Debug for State<S> {
 }
 
 impl<S: Store> State<S> {
-    /// The user a verified token acts for: not revoked, existing and active.
+    /// The user a verified token acts for: its session live (or the token not revoked),
+    /// existing and active.
     async fn user(&self, auth: &BearerAuth) -> Result<User, Problem> {
+        let token = &auth.0;
         Ok(self
             .queries
-            .resolve_actor(auth.0.user_id, auth.0.token_id)
+            .resolve_actor(token.user_id, token.token_id, token.session)
             .await?)
     }
 }
@@ -95,6 +98,7 @@ pub fn service<S: Store>(state: Arc<State<S>>) -> OpenApiService<impl OpenApi, (
     let apis = (
         health::HealthApi(state.clone()),
         login::LoginApi(state.clone()),
+        sessions::SessionsApi(state.clone()),
         users::UsersApi(state.clone()),
         products::ProductsApi(state.clone()),
         jobs::JobsApi(state.clone()),

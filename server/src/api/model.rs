@@ -127,6 +127,8 @@ pub struct UserOut {
     pub is_active: bool,
     /// Whether it may administer users and products.
     pub is_superuser: bool,
+    /// Whether it proved it reads mail at its address.
+    pub email_verified: bool,
     /// When it signed up (RFC 3339, UTC).
     pub created_at: OffsetDateTime,
 }
@@ -139,6 +141,7 @@ impl From<User> for UserOut {
             full_name: u.full_name.into(),
             is_active: u.is_active,
             is_superuser: u.is_superuser,
+            email_verified: u.email_verified,
             created_at: u.created_at,
         }
     }

@@ -108,7 +108,7 @@ impl<S: Store> UsersApi<S> {
         Ok(Json(
             self.0
                 .commands
-                .update_own_profile(actor, change)
+                .update_own_profile(actor, auth.0.session, change)
                 .await?
                 .into(),
         ))

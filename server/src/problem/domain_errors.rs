@@ -4,8 +4,8 @@
 use mercado_core::StoreError;
 use mercado_core::ports::{CancelOrderError, PlaceOrderError};
 use mercado_core::service::{
-    AccessError, CreateProductError, LogInError, LogoutError, ResolveActorError, SignUpError,
-    UpdateOwnProfileError, UpdateProductError, UpdateUserError,
+    AccessError, CreateProductError, EndSessionError, LogInError, LogoutError, RefreshError,
+    ResolveActorError, SignUpError, UpdateOwnProfileError, UpdateProductError, UpdateUserError,
 };
 
 use super::Problem;
@@ -75,6 +75,28 @@ impl From<LogInError> for Problem {
                 retry_after_secs,
             ),
             LogInError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RefreshError> for Problem {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::Invalid => Self::unauthorized("refresh token invalid or expired"),
+            RefreshError::Reused => {
+                tracing::warn!("a spent refresh token was presented again; its session is ended");
+                Self::unauthorized("refresh token already used; its session is ended")
+            }
+            RefreshError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<EndSessionError> for Problem {
+    fn from(e: EndSessionError) -> Self {
+        match e {
+            EndSessionError::NotFound => Self::not_found("no such session"),
+            EndSessionError::Store(e) => e.into(),
         }
     }
 }

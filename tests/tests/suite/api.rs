@@ -147,7 +147,7 @@ async fn the_openapi_document_is_complete_enough_to_generate_clients(backend: Ba
         }
     }
     assert_eq!(
-        operations, 21,
+        operations, 24,
         "every operation of the contract is documented"
     );
     let import = &doc["paths"]["/api/v1/products/import"]["post"];
@@ -258,7 +258,11 @@ async fn sign_up_creates_a_user_and_never_returns_the_password(backend: Backend)
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys.len(), 6, "exactly the contract's fields: {keys:?}");
+    assert_eq!(keys.len(), 7, "exactly the contract's fields: {keys:?}");
+    assert_eq!(
+        user["email_verified"], false,
+        "a sign-up is not verified yet"
+    );
     assert!(!user.to_string().contains(&password));
     assert!(
         time::OffsetDateTime::parse(

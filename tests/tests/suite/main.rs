@@ -16,5 +16,6 @@ mod outbox;
 mod passlib;
 mod queries;
 mod replicas;
+mod sessions;
 mod store;
 mod worker;

@@ -463,39 +463,91 @@ async fn actor_resolving<E: Executor>(exec: E) {
     let customer = m.user(false).await;
     let token = TokenId::generate();
     let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let me = m
+        .queries
+        .user(customer, customer.user_id())
+        .await
+        .expect("the user");
+    let session = m
+        .commands
+        .open_session(me.clone(), None)
+        .await
+        .expect("a session")
+        .session;
 
+    let resolve = |session| m.queries.resolve_actor(customer.user_id(), token, session);
     let (user, small) = m
+        .measure("resolve actor (2 users, 1 session)", resolve(Some(session)))
+        .await;
+    assert_eq!(user.expect("resolved").id, customer.user_id());
+    let (user, small_legacy) = m
         .measure(
-            "resolve actor (2 users, no revoked tokens)",
-            m.queries.resolve_actor(customer.user_id(), token),
+            "resolve actor without a session (no revoked tokens)",
+            resolve(None),
         )
         .await;
     assert_eq!(user.expect("resolved").id, customer.user_id());
 
     for _ in 0..10 {
-        m.user(false).await;
+        let other = m.user(false).await;
+        let other = m
+            .queries
+            .user(other, other.user_id())
+            .await
+            .expect("the user");
         m.commands
-            .log_out(TokenId::generate(), expires)
+            .open_session(other, None)
+            .await
+            .expect("a session");
+        m.commands
+            .open_session(me.clone(), None)
+            .await
+            .expect("a session");
+        m.commands
+            .log_out(customer, TokenId::generate(), None, expires)
             .await
             .expect("revoked");
     }
     let (user, large) = m
         .measure(
-            "resolve actor (12 users, 10 revoked tokens)",
-            m.queries.resolve_actor(customer.user_id(), token),
+            "resolve actor (12 users, 21 sessions)",
+            resolve(Some(session)),
+        )
+        .await;
+    assert_eq!(user.expect("resolved").id, customer.user_id());
+    // The user, if their session is live (by key).
+    assert_bounded("resolve actor", 1, &small, &large);
+    let (user, large_legacy) = m
+        .measure(
+            "resolve actor without a session (10 revoked tokens)",
+            resolve(None),
         )
         .await;
     assert_eq!(user.expect("resolved").id, customer.user_id());
     // Is the token revoked? Who is the user? (Both by key.)
-    assert_bounded("resolve actor", 2, &small, &large);
+    assert_bounded(
+        "resolve actor without a session",
+        2,
+        &small_legacy,
+        &large_legacy,
+    );
 
-    m.commands.log_out(token, expires).await.expect("revoked");
+    m.commands
+        .log_out(customer, token, Some(session), expires)
+        .await
+        .expect("ended");
+    let (refused, ended) = m
+        .measure("resolve actor (ended session)", resolve(Some(session)))
+        .await;
+    assert!(refused.is_err(), "an ended session resolves no actor");
+    assert!(ended.count() <= large.count(), "{ended}");
+    m.commands
+        .log_out(customer, token, None, expires)
+        .await
+        .expect("revoked");
     let (refused, revoked) = m
-        .measure(
-            "resolve actor (revoked token)",
-            m.queries.resolve_actor(customer.user_id(), token),
-        )
+        .measure("resolve actor (revoked token)", resolve(None))
         .await;
     assert!(refused.is_err(), "a revoked token resolves no actor");
-    assert!(revoked.count() <= large.count(), "{revoked}");
+    assert!(revoked.count() <= large_legacy.count(), "{revoked}");
 }

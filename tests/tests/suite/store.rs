@@ -4,10 +4,14 @@
 //! each their own way, so every check runs over each one's fresh, migrated database.
 
 use mercado_core::StoreError;
-use mercado_core::domain::{Job, JobId, JobKind, JobStatus, ProductId, TokenId, UserId};
+use mercado_core::domain::{
+    Email, Job, JobId, JobKind, JobStatus, ProductId, SecretToken, Session, TokenId, TokenPurpose,
+    User, UserId,
+};
+use mercado_core::password::PasswordHash;
 use mercado_core::ports::{
     AuthRepository, Claim, ImportBatch, JobRepository, MailLog, OutboxRepository,
-    ProductRepository, StoreHealth, UserRepository,
+    ProductRepository, Rotation, SessionRepository, StoreHealth, UserRepository,
 };
 use mercado_sql::{
     DbError, DbErrorKind, Dialect, Executor, Kind, MigrationError, SqlStore, Value, migrate,
@@ -26,6 +30,7 @@ conformance!(
     check_constraints_are_reported_by_name,
     revoking_a_token_twice_is_harmless_and_expired_revocations_are_forgotten,
     recording_a_mail_twice_is_harmless,
+    the_purge_forgets_ended_and_expired_sessions_and_keeps_live_ones,
 );
 
 /// Prices a product's column stores that are no [`mercado_core::domain::Price`]: the
@@ -392,22 +397,107 @@ async fn double_revocation<E: Executor>(exec: E) {
     let token = TokenId::generate();
     let now = OffsetDateTime::now_utc();
     store
-        .revoke_token(token, now + Duration::minutes(5), now)
+        .revoke_token(token, now + Duration::minutes(5))
         .await
         .unwrap();
     store
-        .revoke_token(token, now + Duration::minutes(5), now)
+        .revoke_token(token, now + Duration::minutes(5))
         .await
         .unwrap();
     assert!(store.is_token_revoked(token).await.unwrap());
-    let later = now + Duration::minutes(10);
+    store.purge_sessions(now).await.unwrap();
+    assert!(
+        store.is_token_revoked(token).await.unwrap(),
+        "not expired yet"
+    );
     store
-        .revoke_token(TokenId::generate(), later, later)
+        .purge_sessions(now + Duration::minutes(10))
         .await
         .unwrap();
     assert!(
         !store.is_token_revoked(token).await.unwrap(),
         "expired revocations are purged"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+
+async fn the_purge_forgets_ended_and_expired_sessions_and_keeps_live_ones(backend: Backend) {
+    with_scratch_executor!(backend, session_purge);
+}
+
+async fn session_purge<E: Executor>(exec: E) {
+    let store = SqlStore::new(exec);
+    let now = mercado_core::Clock::now(&mercado_core::SystemClock);
+    let user = User {
+        id: UserId::generate(),
+        email: Email::parse(&format!("purge-{}@example.com", Uuid::now_v7().simple())).unwrap(),
+        full_name: None,
+        password_hash: PasswordHash::from_stored("$pbkdf2-sha256$1000$c2FsdA$aGFzaA".into()),
+        is_active: true,
+        is_superuser: false,
+        email_verified: false,
+        created_at: now,
+        updated_at: now,
+    };
+    store.insert_user(&user, &[]).await.unwrap();
+    let store = &store;
+    let open = |ttl: Duration| async move {
+        let session = Session::open(user.id, Some("purge"), now, ttl);
+        let token = SecretToken::generate();
+        let hash = token.hash(TokenPurpose::Refresh);
+        store.open_session(&session, &hash).await.unwrap();
+        (session.id, hash)
+    };
+    let (live, live_token) = open(Duration::days(1)).await;
+    let (ended, ended_token) = open(Duration::days(1)).await;
+    let (expiring, _) = open(Duration::minutes(1)).await;
+    assert!(store.end_session(user.id, ended, now).await.unwrap());
+    assert_eq!(
+        store.live_sessions(user.id, now).await.unwrap().len(),
+        3 - 1
+    );
+
+    let later = now + Duration::minutes(2);
+    // Two sessions and their refresh tokens.
+    assert_eq!(store.purge_sessions(later).await.unwrap(), 4);
+    assert_eq!(
+        store.purge_sessions(later).await.unwrap(),
+        0,
+        "nothing left to purge"
+    );
+    let left: Vec<_> = store.live_sessions(user.id, later).await.unwrap();
+    assert_eq!(left.iter().map(|s| s.id).collect::<Vec<_>>(), [live]);
+    let next = SecretToken::generate().hash(TokenPurpose::Refresh);
+    let expires = later + Duration::days(1);
+    let purged = store
+        .rotate_refresh(&ended_token, &next, later, expires)
+        .await
+        .unwrap();
+    assert_eq!(
+        purged,
+        Rotation::Invalid,
+        "a purged session's token is unknown"
+    );
+    match store
+        .rotate_refresh(&live_token, &next, later, expires)
+        .await
+        .unwrap()
+    {
+        Rotation::Rotated {
+            session,
+            user: owner,
+        } => {
+            assert_eq!((session, owner.id), (live, user.id));
+        }
+        other => panic!("the live session refreshes: {other:?}"),
+    }
+    assert!(
+        store
+            .user_in_session(user.id, expiring, later)
+            .await
+            .unwrap()
+            .is_some_and(|(_, live)| !live)
     );
 }
 

@@ -13,10 +13,7 @@ impl<E: Executor> AuthRepository for SqlStore<E> {
         &self,
         id: TokenId,
         expires_at: OffsetDateTime,
-        now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.execute(&self.st.purge_revoked_tokens, &[now.into()])
-            .await?;
         match self
             .execute(
                 &self.st.revoke_token,

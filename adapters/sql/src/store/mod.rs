@@ -56,12 +56,14 @@ mod jobs;
 mod orders;
 mod outbox;
 mod products;
+mod sessions;
 mod users;
 
 pub(crate) use self::jobs::{JobErrorRow, JobRow};
 pub(crate) use self::orders::{OrderLineRow, StockRow};
 pub(crate) use self::outbox::OutboxRow;
 pub(crate) use self::products::ProductRow;
+pub(crate) use self::sessions::SessionRow;
 pub(crate) use self::users::UserRow;
 
 /// The one column of a `COUNT(*)`.

@@ -48,6 +48,10 @@ impl<E: Executor> SqlStore<E> {
             Value::Uuid(id.as_uuid()),
         ];
         tx.execute(&st.update_user, &params).await?;
+        if patch.is_active == Some(false) {
+            let end = [now.into(), Value::Uuid(id.as_uuid())];
+            tx.execute(&st.end_sessions_of_user, &end).await?;
+        }
         tx.commit().await?;
         Ok(Some(user))
     }
@@ -65,6 +69,7 @@ impl<E: Executor> UserRepository for SqlStore<E> {
             user.password_hash.as_str().into(),
             user.is_active.into(),
             user.is_superuser.into(),
+            user.email_verified.into(),
             user.created_at.into(),
             user.updated_at.into(),
         ];
@@ -148,12 +153,13 @@ columns! {
         password_hash: Text,
         is_active: Bool,
         is_superuser: Bool,
+        email_verified: Bool,
         created_at: Time,
         updated_at: Time,
     }
 }
 
-fn user(row: &Row) -> Result<User, StoreError> {
+pub(super) fn user(row: &Row) -> Result<User, StoreError> {
     Ok(User {
         id: UserId::from_uuid(row.uuid(UserRow::id)?),
         email: Email::parse(&row.text(UserRow::email)?).map_err(|e| corrupt("email")(&e))?,
@@ -165,6 +171,7 @@ fn user(row: &Row) -> Result<User, StoreError> {
         password_hash: PasswordHash::from_stored(row.text(UserRow::password_hash)?),
         is_active: row.bool(UserRow::is_active)?,
         is_superuser: row.bool(UserRow::is_superuser)?,
+        email_verified: row.bool(UserRow::email_verified)?,
         created_at: row.time(UserRow::created_at)?,
         updated_at: row.time(UserRow::updated_at)?,
     })

@@ -29,7 +29,9 @@ use tokio::sync::oneshot;
 
 #[doc(hidden)]
 pub use mercado_server::databases;
-pub use scratch::{Backend, Scratch, migrated};
+pub use scratch::{
+    BABELFISH_SWITCH, Backend, EngineBug, MsEngine, Scratch, migrated, with_engine_bug,
+};
 
 /// The first superuser every test server creates.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -146,13 +148,39 @@ async fn spawn_on(
 }
 
 impl Drop for TestApp {
+    /// Stops the server as `main` does (its worker stopped, its pools closed) and closes
+    /// the test's own store, so that no session is left on the database when it is
+    /// dropped next (Babelfish refuses to drop a database in use). Bounded: a server
+    /// still stopping after ten seconds is aborted.
     fn drop(&mut self) {
+        // The client's idle keep-alive connections close first: the server's graceful
+        // stop would otherwise wait for each until its header timeout.
+        drop(std::mem::take(&mut self.client));
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(server) = self.server.take() {
+        let Some(server) = self.server.take() else {
+            return;
+        };
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if !multi_thread {
             server.abort();
+            return;
         }
+        let store = self.store.clone();
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                let abort = server.abort_handle();
+                if tokio::time::timeout(std::time::Duration::from_secs(10), server)
+                    .await
+                    .is_err()
+                {
+                    abort.abort();
+                }
+                store.close().await;
+            });
+        });
     }
 }
 

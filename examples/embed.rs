@@ -87,6 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store,
         Transport::outbox(),
         mailer,
+        mercado_core::notify::Links::default(),
         clock,
         Timing::default(),
         Liveness::new(std::time::Duration::from_mins(2)),

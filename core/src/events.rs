@@ -60,6 +60,23 @@ pub enum DomainEvent {
         /// Who placed it.
         user_id: UserId,
     },
+    /// Somebody asked for a password reset link for this address. Recorded whatever the
+    /// address is, so the request does the same work for every address; the worker mails
+    /// a link only to an active user's.
+    PasswordRecoveryRequested {
+        /// The address asked for, normalised.
+        email: String,
+    },
+    /// A user's password was changed (with the current one, or by a reset link).
+    PasswordChanged {
+        /// Whose.
+        user_id: UserId,
+    },
+    /// A user asked for a new verification link (earlier ones stopped working).
+    VerificationRequested {
+        /// Who.
+        user_id: UserId,
+    },
     /// A product's stock fell below the low-stock threshold.
     ProductStockLow {
         /// The product.
@@ -95,6 +112,9 @@ impl DomainEvent {
             Self::UserCreated { .. } => "UserCreated",
             Self::OrderPlaced { .. } => "OrderPlaced",
             Self::OrderCancelled { .. } => "OrderCancelled",
+            Self::PasswordRecoveryRequested { .. } => "PasswordRecoveryRequested",
+            Self::PasswordChanged { .. } => "PasswordChanged",
+            Self::VerificationRequested { .. } => "VerificationRequested",
             Self::ProductStockLow { .. } => "ProductStockLow",
         }
     }
@@ -105,6 +125,11 @@ impl DomainEvent {
             user_id,
             email: email.as_str().to_owned(),
         }
+    }
+
+    /// `PasswordChanged` for a user.
+    pub fn password_changed(user_id: UserId) -> Self {
+        Self::PasswordChanged { user_id }
     }
 
     /// `OrderPlaced` for a new order.

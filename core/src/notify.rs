@@ -1,7 +1,10 @@
-//! What each domain event tells whom: welcome mails, order confirmations and
-//! cancellations, low-stock notices to every active superuser. The [`Notifier`] turns a
-//! delivered event into notices and hands each to a [`Mailer`] once: a notice already in
-//! the [`MailLog`] is not sent again, so delivering an event twice mails once.
+//! What each domain event tells whom: welcome mails (with a verification link), order
+//! confirmations and cancellations, low-stock notices to every active superuser, password
+//! reset links, "your password was changed" notices and new verification links. The
+//! [`Notifier`] turns a delivered event into notices and hands each to a [`Mailer`] once:
+//! a notice already in the [`MailLog`] is not sent again, so delivering an event twice
+//! mails once. A mail with a link gets its one-time token as it is sent: the token exists
+//! only in the mail and, hashed, in the store.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,17 +12,36 @@ use std::sync::Arc;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::{Email, OrderId, ProductId, UserId};
+use crate::domain::{Email, OrderId, ProductId, SecretToken, TokenPurpose, User, UserId};
 use crate::events::{DomainEvent, Event, EventLine};
-use crate::ports::{MailLog, UserRepository};
+use crate::ports::{MailLog, OneTimeTokenRepository, UserRepository};
 use crate::{Clock, StoreError};
 
 /// What a notice says; each variant is one template (`template` is its name).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "template", rename_all = "snake_case")]
 pub enum Message {
-    /// After sign-up.
-    Welcome,
+    /// After sign-up; with a link to verify the address unless it is verified.
+    Welcome {
+        /// `{public URL}/verify-email?token=…`.
+        verify_url: Option<String>,
+    },
+    /// A new link to verify the address, asked for by its user.
+    VerifyEmail {
+        /// `{public URL}/verify-email?token=…`.
+        verify_url: String,
+        /// How long the link works, in hours.
+        valid_hours: i64,
+    },
+    /// A link to set a new password, asked for with the user's address.
+    PasswordReset {
+        /// `{public URL}/reset-password?token=…`.
+        reset_url: String,
+        /// How long the link works, in minutes.
+        valid_minutes: i64,
+    },
+    /// The password was changed.
+    PasswordChanged,
     /// After an order was placed.
     OrderConfirmation {
         /// The order.
@@ -51,7 +73,10 @@ impl Message {
     /// The template's name.
     pub const fn template(&self) -> &'static str {
         match self {
-            Self::Welcome => "welcome",
+            Self::Welcome { .. } => "welcome",
+            Self::VerifyEmail { .. } => "verify_email",
+            Self::PasswordReset { .. } => "password_reset",
+            Self::PasswordChanged => "password_changed",
             Self::OrderConfirmation { .. } => "order_confirmation",
             Self::OrderCancelled { .. } => "order_cancelled",
             Self::StockLow { .. } => "stock_low",
@@ -72,6 +97,83 @@ pub struct Notice {
     pub full_name: Option<String>,
     /// What it says.
     pub message: Message,
+}
+
+/// Where the links in mails lead, and how long their tokens work.
+#[derive(Debug, Clone)]
+pub struct Links {
+    /// The public base URL of the site (`MERCADO_PUBLIC_URL`), without a trailing `/`.
+    base: String,
+    /// How long a password reset link works.
+    pub reset_ttl: time::Duration,
+    /// How long a verification link works.
+    pub verify_ttl: time::Duration,
+}
+
+impl Links {
+    /// Links under `base`, whose tokens live as long as given.
+    pub fn new(base: &str, reset_ttl: time::Duration, verify_ttl: time::Duration) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            reset_ttl,
+            verify_ttl,
+        }
+    }
+
+    fn url(&self, path: &str, token: &SecretToken) -> String {
+        format!("{}/{path}?token={}", self.base, token.expose())
+    }
+}
+
+impl Default for Links {
+    /// The defaults of `MERCADO_PUBLIC_URL`, `MERCADO_RESET_TOKEN_TTL_SECONDS` and
+    /// `MERCADO_VERIFY_TOKEN_TTL_SECONDS`.
+    fn default() -> Self {
+        Self::new(
+            "http://127.0.0.1:8000",
+            time::Duration::hours(1),
+            time::Duration::hours(48),
+        )
+    }
+}
+
+impl Message {
+    /// The token this message's link carries, if it has one still to be made, and how
+    /// long that token works.
+    fn needs_token(&self, links: &Links) -> Option<(TokenPurpose, time::Duration)> {
+        match self {
+            Self::Welcome {
+                verify_url: Some(url),
+            }
+            | Self::VerifyEmail {
+                verify_url: url, ..
+            } if url.is_empty() => Some((TokenPurpose::Verify, links.verify_ttl)),
+            Self::PasswordReset { reset_url, .. } if reset_url.is_empty() => {
+                Some((TokenPurpose::Reset, links.reset_ttl))
+            }
+            _ => None,
+        }
+    }
+
+    /// The message with its link made from `token`.
+    fn with_link(self, links: &Links, token: &SecretToken) -> Self {
+        match self {
+            Self::Welcome {
+                verify_url: Some(_),
+            } => Self::Welcome {
+                verify_url: Some(links.url("verify-email", token)),
+            },
+            Self::VerifyEmail { valid_hours, .. } => Self::VerifyEmail {
+                verify_url: links.url("verify-email", token),
+                valid_hours,
+            },
+            Self::PasswordReset { valid_minutes, .. } => Self::PasswordReset {
+                reset_url: links.url("reset-password", token),
+                valid_minutes,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Why a mail could not be sent.
@@ -138,43 +240,90 @@ pub struct Notifier<S, M> {
     store: S,
     mailer: M,
     clock: Arc<dyn Clock>,
+    links: Links,
 }
 
 impl<S, M> std::fmt::Debug for Notifier<S, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notifier").finish_non_exhaustive()
+        f.debug_struct("Notifier")
+            .field("links", &self.links)
+            .finish_non_exhaustive()
     }
 }
 
-impl<S: UserRepository + MailLog, M: Mailer> Notifier<S, M> {
-    /// A notifier over a store and a mailer.
-    pub fn new(store: S, mailer: M, clock: Arc<dyn Clock>) -> Self {
+impl<S: UserRepository + MailLog + OneTimeTokenRepository, M: Mailer> Notifier<S, M> {
+    /// A notifier over a store and a mailer, its links made by `links`.
+    pub fn new(store: S, mailer: M, clock: Arc<dyn Clock>, links: Links) -> Self {
         Self {
             store,
             mailer,
             clock,
+            links,
         }
     }
 
-    /// The notices an event gives, addressed from the store's current users.
+    /// The notices an event gives, addressed from the store's current users. A link a
+    /// message carries is left empty here: [`Notifier::handle`] makes its token when it
+    /// sends the mail, so that no token exists for a mail never sent.
     ///
     /// # Errors
     /// [`StoreError`] when the store fails.
     pub async fn notices(&self, event: &Event) -> Result<Vec<Notice>, StoreError> {
+        let notice = |user: User, message: Message| Notice {
+            event_id: event.id,
+            user_id: user.id,
+            to: user.email,
+            full_name: user.full_name.map(|n| n.to_string()),
+            message,
+        };
         let to_user = |user_id: UserId, message: Message| async move {
-            Ok::<_, StoreError>(self.store.user_by_id(user_id).await?.map(|user| Notice {
-                event_id: event.id,
-                user_id,
-                to: user.email,
-                full_name: user.full_name.map(|n| n.to_string()),
-                message,
-            }))
+            Ok::<_, StoreError>(
+                self.store
+                    .user_by_id(user_id)
+                    .await?
+                    .map(|user| notice(user, message)),
+            )
         };
         let notices = match &event.payload {
-            DomainEvent::UserCreated { user_id, .. } => to_user(*user_id, Message::Welcome)
+            DomainEvent::UserCreated { user_id, .. } => {
+                let user = self.store.user_by_id(*user_id).await?;
+                user.map(|user| {
+                    let verify_url = (!user.email_verified).then(String::new);
+                    notice(user, Message::Welcome { verify_url })
+                })
+                .into_iter()
+                .collect()
+            }
+            DomainEvent::PasswordRecoveryRequested { email } => {
+                // Recorded for any address: only an active user's gets a link.
+                let user = match Email::parse(email) {
+                    Ok(email) => self.store.user_by_email(&email).await?,
+                    Err(_) => None,
+                };
+                let message = Message::PasswordReset {
+                    reset_url: String::new(),
+                    valid_minutes: self.links.reset_ttl.whole_minutes(),
+                };
+                user.filter(|u| u.is_active)
+                    .map(|user| notice(user, message))
+                    .into_iter()
+                    .collect()
+            }
+            DomainEvent::PasswordChanged { user_id } => to_user(*user_id, Message::PasswordChanged)
                 .await?
                 .into_iter()
                 .collect(),
+            DomainEvent::VerificationRequested { user_id } => {
+                let message = Message::VerifyEmail {
+                    verify_url: String::new(),
+                    valid_hours: self.links.verify_ttl.whole_hours(),
+                };
+                let user = self.store.user_by_id(*user_id).await?;
+                user.filter(|u| !u.email_verified)
+                    .map(|user| notice(user, message))
+                    .into_iter()
+                    .collect()
+            }
             DomainEvent::OrderPlaced {
                 order_id,
                 user_id,
@@ -228,9 +377,21 @@ impl<S: UserRepository + MailLog, M: Mailer> Notifier<S, M> {
     /// [`NotifyError`]: the notices sent so far stay recorded, so a retry sends the rest.
     pub async fn handle(&self, event: &Event) -> Result<usize, NotifyError> {
         let mut sent = 0;
-        for notice in self.notices(event).await? {
+        for mut notice in self.notices(event).await? {
             if self.store.was_mailed(event.id, notice.user_id).await? {
                 continue;
+            }
+            if let Some((purpose, ttl)) = notice.message.needs_token(&self.links) {
+                let token = SecretToken::generate();
+                self.store
+                    .mint_token(
+                        notice.user_id,
+                        purpose,
+                        &token.hash(purpose),
+                        self.clock.now() + ttl,
+                    )
+                    .await?;
+                notice.message = notice.message.with_link(&self.links, &token);
             }
             self.mailer.send(&notice).await?;
             self.store

@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 use crate::StoreError;
 use crate::domain::{
     Email, Job, JobError, JobId, JobStatus, Order, OrderId, OrderLines, Page, Paged, Product,
-    ProductId, ProductPatch, ProductQuery, Session, SessionId, TokenHash, TokenId, User, UserId,
-    UserPatch,
+    ProductId, ProductPatch, ProductQuery, Session, SessionId, TokenHash, TokenId, TokenPurpose,
+    User, UserId, UserPatch,
 };
 use crate::events::Event;
 use crate::password::PasswordHash;
@@ -346,7 +346,7 @@ pub trait SessionRepository: Send + Sync {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Sets a user's password hash and, in the same transaction, ends every live session
-    /// of theirs but `keep`. Whether the user exists.
+    /// of theirs but `keep` and records `event`. Whether the user exists.
     ///
     /// # Errors
     /// [`StoreError`] when the store fails.
@@ -356,17 +356,86 @@ pub trait SessionRepository: Send + Sync {
         hash: &PasswordHash,
         keep: Option<SessionId>,
         now: OffsetDateTime,
+        event: &Event,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Deletes sessions that ended or expired before `before`, with their refresh tokens,
-    /// and revocations that have expired; how many rows went.
+    /// one-time tokens used or expired by then, and revocations that have expired; how
+    /// many rows went.
     ///
     /// # Errors
     /// [`StoreError`] when the store fails.
-    fn purge_sessions(
+    fn purge_expired(
         &self,
         before: OffsetDateTime,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// The one-time tokens of password recovery and email verification, by hash. Using one
+/// is one conditional write, so a token works once however many requests present it.
+pub trait OneTimeTokenRepository: Send + Sync {
+    /// Stores a new token of `purpose` for `user`, expiring at `expires_at`; the user's
+    /// unused tokens of that purpose stop working in the same transaction (only the newest
+    /// link works).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn mint_token(
+        &self,
+        user: UserId,
+        purpose: TokenPurpose,
+        hash: &TokenHash,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whose usable token of `purpose` this is, if it is one (unused and unexpired).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn token_owner(
+        &self,
+        purpose: TokenPurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<UserId>, StoreError>> + Send;
+
+    /// In one transaction: uses `user`'s reset token, sets the password hash, ends all
+    /// their sessions and records `event`. `false` when the token was not usable (used by
+    /// a parallel request, expired, or replaced meanwhile): then nothing changed.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn reset_password(
+        &self,
+        token: &TokenHash,
+        user: UserId,
+        hash: &PasswordHash,
+        now: OffsetDateTime,
+        event: &Event,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// In one transaction: uses a verification token and marks its user's email verified;
+    /// the user as now stored, or `None` when the token was not usable.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn verify_email(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+
+    /// In one transaction: makes `user`'s unused tokens of `purpose` stop working and
+    /// records `event` (which asks the worker for a new one).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn replace_token(
+        &self,
+        user: UserId,
+        purpose: TokenPurpose,
+        event: &Event,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// How presenting a refresh token went.
@@ -437,6 +506,12 @@ pub trait OutboxRepository: Send + Sync {
         &self,
         claim: &Claim,
     ) -> impl Future<Output = Result<Vec<ClaimedEvent>, StoreError>> + Send;
+
+    /// Records an event that goes with no other change (a request for a mail).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn record_event(&self, event: &Event) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Marks a claimed event delivered. `false` when `claimer` no longer holds it (its
     /// lease ran out and another deliverer may have it).
@@ -632,6 +707,7 @@ pub trait Store:
     + OrderRepository
     + AuthRepository
     + SessionRepository
+    + OneTimeTokenRepository
     + OutboxRepository
     + MailLog
     + JobRepository
@@ -647,6 +723,7 @@ impl<T> Store for T where
         + OrderRepository
         + AuthRepository
         + SessionRepository
+        + OneTimeTokenRepository
         + OutboxRepository
         + MailLog
         + JobRepository

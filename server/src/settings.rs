@@ -41,6 +41,14 @@ pub struct Settings {
     pub login_window_seconds: i64,
     /// `MERCADO_LOW_STOCK_THRESHOLD`: stock below this records `ProductStockLow`.
     pub low_stock_threshold: i64,
+    /// `MERCADO_PUBLIC_URL`: the base of the links in mails.
+    pub public_url: String,
+    /// `MERCADO_RESET_TOKEN_TTL_SECONDS`: how long a password reset link works.
+    pub reset_token_ttl_seconds: i64,
+    /// `MERCADO_VERIFY_TOKEN_TTL_SECONDS`: how long an email verification link works.
+    pub verify_token_ttl_seconds: i64,
+    /// `MERCADO_REQUIRE_VERIFIED_EMAIL`: whether orders need a verified address.
+    pub require_verified_email: bool,
     /// `MERCADO_MAX_BODY_BYTES`: the largest JSON or form request body.
     pub max_body_bytes: usize,
     /// `MERCADO_DB_MAX_CONNECTIONS`: connections per pool.
@@ -93,6 +101,10 @@ impl Settings {
             login_max_failures: 5,
             login_window_seconds: 300,
             low_stock_threshold: 10,
+            public_url: "http://127.0.0.1:8000".to_owned(),
+            reset_token_ttl_seconds: 3_600,
+            verify_token_ttl_seconds: 172_800,
+            require_verified_email: false,
             max_body_bytes: 1024 * 1024,
             db_max_connections: 16,
             metrics: true,
@@ -166,6 +178,32 @@ impl Settings {
         vars.parse("MERCADO_LOGIN_MAX_FAILURES", &mut s.login_max_failures)?;
         vars.positive("MERCADO_LOGIN_WINDOW_SECONDS", &mut s.login_window_seconds)?;
         vars.parse("MERCADO_LOW_STOCK_THRESHOLD", &mut s.low_stock_threshold)?;
+        if let Some(url) = vars.get("MERCADO_PUBLIC_URL") {
+            let parsed = url::Url::parse(&url).ok().filter(|u| {
+                matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none()
+            });
+            if parsed.is_none() {
+                return Err(ConfigError {
+                    var: "MERCADO_PUBLIC_URL",
+                    message: format!(
+                        "{url:?} is not an http(s) URL without a query, like https://shop.example.com"
+                    ),
+                });
+            }
+            s.public_url = url;
+        }
+        vars.positive(
+            "MERCADO_RESET_TOKEN_TTL_SECONDS",
+            &mut s.reset_token_ttl_seconds,
+        )?;
+        vars.positive(
+            "MERCADO_VERIFY_TOKEN_TTL_SECONDS",
+            &mut s.verify_token_ttl_seconds,
+        )?;
+        vars.parse(
+            "MERCADO_REQUIRE_VERIFIED_EMAIL",
+            &mut s.require_verified_email,
+        )?;
         vars.positive("MERCADO_MAX_BODY_BYTES", &mut s.max_body_bytes)?;
         vars.positive("MERCADO_DB_MAX_CONNECTIONS", &mut s.db_max_connections)?;
         vars.parse("MERCADO_RUN_WORKER", &mut s.run_worker)?;

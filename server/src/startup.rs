@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mercado_core::domain::{Email, Password};
+use mercado_core::notify::Links;
 use mercado_core::password::PasswordHasher;
 use mercado_core::ports::Store;
 use mercado_core::service::{Commands, Queries, ServiceConfig, services};
@@ -86,9 +87,18 @@ impl AnyStore {
             None => Transport::Outbox,
         };
         Ok(
-            with_store!(self.clone(), s => WorkerHandle::spawn(s, transport, mailer, clock, timing, liveness)),
+            with_store!(self.clone(), s => WorkerHandle::spawn(s, transport, mailer, links(settings), clock, timing, liveness)),
         )
     }
+}
+
+/// Where mails' links lead, and how long their tokens work.
+pub fn links(settings: &Settings) -> Links {
+    Links::new(
+        &settings.public_url,
+        time::Duration::seconds(settings.reset_token_ttl_seconds),
+        time::Duration::seconds(settings.verify_token_ttl_seconds),
+    )
 }
 
 /// The mailer the settings choose: SMTP when `MERCADO_SMTP_URL` is set, else `.eml`
@@ -251,6 +261,7 @@ fn services_of<S: Store>(
         login_window: time::Duration::seconds(settings.login_window_seconds),
         low_stock_threshold: settings.low_stock_threshold,
         refresh_ttl: time::Duration::seconds(settings.refresh_ttl_seconds),
+        require_verified_email: settings.require_verified_email,
     };
     Ok(services(store, hasher, clock, config))
 }

@@ -1,10 +1,12 @@
 //! [`AnyStore`]: the store of whichever database `DATABASE_URL` names, a variant per
 //! adapter compiled in, generated from the [`databases!`](crate::databases) table.
 
-use mercado_core::domain::{Email, Page, Paged, User, UserId, UserPatch};
+use mercado_core::domain::{Email, Page, Paged, TokenHash, TokenPurpose, User, UserId, UserPatch};
 use mercado_core::events::Event;
 use mercado_core::password::PasswordHash;
-use mercado_core::ports::{ClaimedEvent, MailLog, OutboxRepository, UserRepository};
+use mercado_core::ports::{
+    ClaimedEvent, MailLog, OneTimeTokenRepository, OutboxRepository, UserRepository,
+};
 use mercado_core::{StoreError, ports::Claim};
 use mercado_sql::SqlStore;
 use time::OffsetDateTime;
@@ -91,6 +93,10 @@ impl OutboxRepository for AnyStore {
         with_store!(self, s => s.claim_events(claim).await)
     }
 
+    async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
+        with_store!(self, s => s.record_event(event).await)
+    }
+
     async fn complete_event(
         &self,
         id: Uuid,
@@ -150,6 +156,56 @@ impl UserRepository for AnyStore {
 
     async fn active_superusers(&self) -> Result<Vec<User>, StoreError> {
         with_store!(self, s => s.active_superusers().await)
+    }
+}
+
+/// One-time tokens on whichever database: what the notifier makes for links in mails.
+impl OneTimeTokenRepository for AnyStore {
+    async fn mint_token(
+        &self,
+        user: UserId,
+        purpose: TokenPurpose,
+        hash: &TokenHash,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        with_store!(self, s => s.mint_token(user, purpose, hash, expires_at).await)
+    }
+
+    async fn token_owner(
+        &self,
+        purpose: TokenPurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserId>, StoreError> {
+        with_store!(self, s => s.token_owner(purpose, hash, now).await)
+    }
+
+    async fn reset_password(
+        &self,
+        token: &TokenHash,
+        user: UserId,
+        hash: &PasswordHash,
+        now: OffsetDateTime,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        with_store!(self, s => s.reset_password(token, user, hash, now, event).await)
+    }
+
+    async fn verify_email(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        with_store!(self, s => s.verify_email(token, now).await)
+    }
+
+    async fn replace_token(
+        &self,
+        user: UserId,
+        purpose: TokenPurpose,
+        event: &Event,
+    ) -> Result<(), StoreError> {
+        with_store!(self, s => s.replace_token(user, purpose, event).await)
     }
 }
 

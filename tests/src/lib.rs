@@ -72,7 +72,7 @@ pub struct TestApp {
     pub store: AnyStore,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _scratch: Arc<Scratch>,
+    scratch: Arc<Scratch>,
 }
 
 /// Starts a server on `backend` with the test defaults (1 000 password rounds, so tests
@@ -143,7 +143,7 @@ async fn spawn_on(
         store,
         shutdown: Some(tx),
         server: Some(server),
-        _scratch: scratch,
+        scratch,
     }
 }
 

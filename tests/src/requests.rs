@@ -41,6 +41,63 @@ impl TestApp {
         body.as_array().expect("a list of sessions").clone()
     }
 
+    /// The token of the newest link to `{public URL}/{path}?token=…` mailed to `to` (as
+    /// the file mailer wrote it), waiting up to 15 s for one newer than `after` tokens.
+    pub async fn mailed_token(&self, to: &str, path: &str, after: usize) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let tokens = self.mailed_tokens(to, path);
+            if tokens.len() > after {
+                return tokens.last().expect("one at least").clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no new {path} link mailed to {to} within 15 s (had {after})"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The tokens of every link to `{public URL}/{path}?token=…` mailed to `to` so far,
+    /// oldest first (mail files are named by event, and event ids grow with time).
+    pub fn mailed_tokens(&self, to: &str, path: &str) -> Vec<String> {
+        let marker = format!("/{path}?token=");
+        let mut tokens: Vec<(String, String)> = self
+            .mails_to(to)
+            .into_iter()
+            .filter_map(|(name, mail)| {
+                let at = mail.find(&marker)? + marker.len();
+                let token: String = mail[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
+                Some((name, token))
+            })
+            .collect();
+        tokens.sort();
+        tokens.into_iter().map(|(_, token)| token).collect()
+    }
+
+    /// Every mail the file mailer wrote to `to`, by file name, quoted-printable undone.
+    pub fn mails_to(&self, to: &str) -> Vec<(String, String)> {
+        let dir = self.scratch.dir.path().join("mail");
+        let header = format!("<{to}>");
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .filter_map(|e| {
+                let text = std::fs::read_to_string(e.path()).ok()?;
+                let text = text.replace("=\r\n", "").replace("=3D", "=");
+                let addressed = text.lines().any(|l| {
+                    l.starts_with("To: ") && (l.ends_with(&header) || l == format!("To: {to}"))
+                });
+                addressed.then(|| (e.file_name().to_string_lossy().into_owned(), text))
+            })
+            .collect()
+    }
+
     /// Logs `token` out.
     pub async fn logout(&self, token: &str) -> Reply {
         self.send(Method::POST, "/api/v1/logout", Some(token), None)

@@ -47,6 +47,9 @@ macro_rules! templates {
 
 const TEMPLATES: &[(&str, &str)] = templates!(
     "welcome",
+    "verify_email",
+    "password_reset",
+    "password_changed",
     "order_confirmation",
     "order_cancelled",
     "stock_low"
@@ -269,8 +272,21 @@ mod tests {
     fn every_template_renders_both_parts_with_a_stable_message_id() {
         let renderer = Renderer::new("Mercado <no-reply@example.com>").unwrap();
         let order_id = OrderId::generate();
+        let link = "http://shop.example/verify-email?token=abc_-123";
         let messages = [
-            Message::Welcome,
+            Message::Welcome { verify_url: None },
+            Message::Welcome {
+                verify_url: Some(link.into()),
+            },
+            Message::VerifyEmail {
+                verify_url: link.into(),
+                valid_hours: 48,
+            },
+            Message::PasswordReset {
+                reset_url: "http://shop.example/reset-password?token=abc_-123".into(),
+                valid_minutes: 60,
+            },
+            Message::PasswordChanged,
             Message::OrderConfirmation {
                 order_id,
                 items: vec![EventLine {
@@ -310,6 +326,41 @@ mod tests {
     }
 
     #[test]
+    fn link_mails_carry_their_link_in_both_parts_and_how_long_it_works() {
+        let renderer = Renderer::new("no-reply@example.com").unwrap();
+        let url = "http://shop.example/reset-password?token=Ab-_9";
+        let n = notice(Message::PasswordReset {
+            reset_url: url.into(),
+            valid_minutes: 60,
+        });
+        // Quoted-printable, undone: soft line breaks and `=3D`.
+        let raw = text(&renderer.render(&n).unwrap())
+            .replace("=\r\n", "")
+            .replace("=3D", "=");
+        assert!(
+            raw.contains("Subject: Reset your Mercado password"),
+            "{raw}"
+        );
+        assert!(raw.contains(&format!("\r\n{url}\r\n")), "text part: {raw}");
+        // HTML-escaped inside the attribute (`/` as `&#x2f;`), as browsers read it.
+        let escaped = url.replace('/', "&#x2f;");
+        assert!(
+            raw.contains(&format!("<a href=\"{escaped}\">")),
+            "html part: {raw}"
+        );
+        assert!(raw.contains("within 60 minutes"), "{raw}");
+        let plain = text(
+            &renderer
+                .render(&notice(Message::Welcome { verify_url: None }))
+                .unwrap(),
+        );
+        assert!(
+            !plain.contains("verify"),
+            "a verified user's welcome has no link: {plain}"
+        );
+    }
+
+    #[test]
     fn a_confirmation_carries_the_order_id_items_and_total() {
         let renderer = Renderer::new("no-reply@example.com").unwrap();
         let order_id = OrderId::generate();
@@ -339,7 +390,7 @@ mod tests {
     #[test]
     fn a_control_character_in_a_header_is_a_permanent_error_not_a_panic() {
         let renderer = Renderer::new("no-reply@example.com").unwrap();
-        let mut n = notice(Message::Welcome);
+        let mut n = notice(Message::Welcome { verify_url: None });
         n.full_name = Some("a\nb".into());
         let error = renderer.render(&n).unwrap_err();
         assert!(!error.transient);
@@ -363,7 +414,7 @@ mod tests {
         ) {
             if let Ok(to) = Email::parse(&format!("{local}@{domain}")) {
                 let renderer = Renderer::new("no-reply@example.com").unwrap();
-                let mut n = notice(Message::Welcome);
+                let mut n = notice(Message::Welcome { verify_url: None });
                 n.to = to;
                 proptest::prop_assert!(renderer.render(&n).is_ok(), "{}", n.to);
             }
@@ -382,7 +433,7 @@ mod tests {
             dir.path().join("mail"),
             Renderer::new("no-reply@example.com").unwrap(),
         );
-        let n = notice(Message::Welcome);
+        let n = notice(Message::Welcome { verify_url: None });
         mailer.send(&n).await.unwrap();
         mailer.send(&n).await.unwrap();
         let files: Vec<_> = std::fs::read_dir(dir.path().join("mail"))
@@ -410,7 +461,10 @@ mod tests {
             Renderer::new("no-reply@example.com").unwrap(),
         )
         .unwrap();
-        let err = mailer.send(&notice(Message::Welcome)).await.unwrap_err();
+        let err = mailer
+            .send(&notice(Message::Welcome { verify_url: None }))
+            .await
+            .unwrap_err();
         assert!(err.transient, "{err}");
         assert!(SmtpMailer::new("gopher://x", Renderer::new("a@b.co").unwrap()).is_err());
     }

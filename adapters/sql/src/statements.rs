@@ -84,6 +84,12 @@ pub(crate) struct Statements {
     pub end_sessions_of_user: String,
     pub end_other_sessions: String,
     pub purge_refresh_tokens: String,
+    pub discard_unused_tokens: String,
+    pub insert_one_time_token: String,
+    pub token_owner: String,
+    pub use_token: String,
+    pub verify_user_email: String,
+    pub purge_one_time_tokens: String,
     pub purge_sessions: String,
     pub revoke_token: String,
     pub purge_revoked_tokens: String,
@@ -276,6 +282,24 @@ impl Statements {
                  WHERE ended_at < ? OR expires_at < ?)",
             ),
             purge_sessions: r("DELETE FROM sessions WHERE ended_at < ? OR expires_at < ?"),
+            discard_unused_tokens: r(
+                "DELETE FROM one_time_tokens WHERE user_id = ? AND purpose = ? AND used_at IS NULL",
+            ),
+            insert_one_time_token: r(
+                "INSERT INTO one_time_tokens (token_hash, user_id, purpose, expires_at, used_at) \
+                 VALUES (?, ?, ?, ?, NULL)",
+            ),
+            token_owner: r(
+                "SELECT user_id FROM one_time_tokens \
+                 WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?",
+            ),
+            // Used only while unused and unexpired: the row count decides.
+            use_token: r(
+                "UPDATE one_time_tokens SET used_at = ? \
+                 WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?",
+            ),
+            verify_user_email: r("UPDATE users SET email_verified = ?, updated_at = ? WHERE id = ?"),
+            purge_one_time_tokens: r("DELETE FROM one_time_tokens WHERE used_at < ? OR expires_at < ?"),
             revoke_token: r("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)"),
             purge_revoked_tokens: r("DELETE FROM revoked_tokens WHERE expires_at < ?"),
             is_token_revoked: r("SELECT COUNT(*) FROM revoked_tokens WHERE jti = ?"),
@@ -363,6 +387,12 @@ impl Statements {
             &self.end_sessions_of_user,
             &self.end_other_sessions,
             &self.purge_refresh_tokens,
+            &self.discard_unused_tokens,
+            &self.insert_one_time_token,
+            &self.token_owner,
+            &self.use_token,
+            &self.verify_user_email,
+            &self.purge_one_time_tokens,
             &self.purge_sessions,
             &self.revoke_token,
             &self.purge_revoked_tokens,

@@ -19,6 +19,7 @@
 //!     store,
 //!     Transport::outbox(),
 //!     mailer,
+//!     mercado_core::notify::Links::default(),
 //!     clock,
 //!     Timing::default(),
 //!     Liveness::new(std::time::Duration::from_secs(120)),
@@ -42,7 +43,7 @@ use std::time::{Duration as StdDuration, Instant};
 use futures_util::FutureExt as _;
 use mercado_core::Clock;
 use mercado_core::delivery::{Delivery, EventSink, EventSource, Settle, TransportError};
-use mercado_core::notify::{Mailer, Notifier};
+use mercado_core::notify::{Links, Mailer, Notifier};
 use mercado_core::ports::Store;
 use time::Duration;
 use tokio::sync::watch;
@@ -257,11 +258,13 @@ pub struct WorkerHandle {
 
 impl WorkerHandle {
     /// Starts a worker on `store`: imports, the purge of ended sessions, and events through
-    /// `transport`; its loops report to `liveness`.
+    /// `transport`, mailed by `mailer` with links made by `links`; its loops report to
+    /// `liveness`.
     pub fn spawn<S, M, K, E>(
         store: S,
         transport: Transport<K, E>,
         mailer: M,
+        links: Links,
         clock: Arc<dyn Clock>,
         timing: Timing,
         liveness: Arc<Liveness>,
@@ -290,7 +293,7 @@ impl WorkerHandle {
             )),
         ];
         let outbox = OutboxSource::new(store.clone(), clock.clone(), timing.lease);
-        let notifier = Notifier::new(store, mailer, clock.clone());
+        let notifier = Notifier::new(store, mailer, clock.clone(), links);
         match transport {
             Transport::Broker {
                 publisher,

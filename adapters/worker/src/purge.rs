@@ -28,7 +28,7 @@ pub async fn purge<S: SessionRepository>(
     while !*stop.borrow() {
         round(&liveness, Loop::Purge, async {
             if Instant::now() >= due {
-                match store.purge_sessions(clock.now()).await {
+                match store.purge_expired(clock.now()).await {
                     Ok(0) => {}
                     Ok(rows) => {
                         tracing::info!(rows, "ended sessions and expired revocations purged");

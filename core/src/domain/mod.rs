@@ -23,6 +23,7 @@ pub use numbers::{NumberError, Quantity, Stock};
 pub use order::{NewOrderLine, Order, OrderLine, OrderLines, OrderLinesError, OrderStatus};
 pub use page::{Page, PageError, Paged};
 pub use product::{NewProduct, Product, ProductPatch, ProductQuery};
+pub(crate) use session::hex;
 pub use session::{NotAToken, SecretToken, Session, TokenHash, TokenPurpose};
 pub use text::{Description, FullName, ProductName, SearchText, TextError, is_one_line};
 pub use user::{Actor, NewUser, SuperuserRequired, User, UserPatch};

@@ -103,17 +103,21 @@ impl SecretToken {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(purpose.key())
             .expect("HMAC takes keys of any length");
         mac.update(self.0.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        let mut hex = String::with_capacity(digest.len() * 2);
-        for byte in digest {
-            hex.push(char::from(HEX[usize::from(byte >> 4)]));
-            hex.push(char::from(HEX[usize::from(byte & 0xf)]));
-        }
-        TokenHash(hex)
+        TokenHash(hex(&mac.finalize().into_bytes()))
     }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Lower-case hex digits of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for &byte in bytes {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    hex
+}
 
 impl std::fmt::Debug for SecretToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

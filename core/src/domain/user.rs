@@ -34,6 +34,7 @@ impl User {
         Actor {
             user_id: self.id,
             is_superuser: self.is_superuser,
+            email_verified: self.email_verified,
         }
     }
 }
@@ -66,6 +67,7 @@ pub struct UserPatch {
 pub struct Actor {
     user_id: UserId,
     is_superuser: bool,
+    email_verified: bool,
 }
 
 /// An operation for superusers was asked for by someone else.
@@ -82,6 +84,11 @@ impl Actor {
     /// Whether they may act on everyone's data.
     pub fn is_superuser(&self) -> bool {
         self.is_superuser
+    }
+
+    /// Whether their address is verified.
+    pub fn email_verified(&self) -> bool {
+        self.email_verified
     }
 
     /// Whether this actor may see or change something owned by `owner`.
@@ -112,14 +119,17 @@ mod tests {
         let me = Actor {
             user_id: owner,
             is_superuser: false,
+            email_verified: false,
         };
         let other = Actor {
             user_id: UserId::generate(),
             is_superuser: false,
+            email_verified: false,
         };
         let admin = Actor {
             user_id: UserId::generate(),
             is_superuser: true,
+            email_verified: false,
         };
         assert!(me.may_access(owner));
         assert!(!other.may_access(owner));

@@ -14,6 +14,7 @@ use crate::domain::{
 use crate::events::{DomainEvent, Event};
 use crate::password::Verification;
 use crate::ports::{Admission, CancelOrderError, PlaceOrder, PlaceOrderError, Rotation, Store};
+use sha2::Digest as _;
 
 /// The unique constraint on users' emails, the same name in every dialect.
 pub const UQ_USERS_EMAIL: &str = "uq_users_email";
@@ -173,7 +174,52 @@ pub enum UpdateProductError {
 pub type DeleteProductError = UpdateProductError;
 
 /// Why placing an order failed, as the service reports it.
-pub type PlaceOrderCommandError = PlaceOrderError;
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceOrderCommandError {
+    /// Orders need a verified address (`MERCADO_REQUIRE_VERIFIED_EMAIL`), and the
+    /// caller's is not.
+    #[error("verify your email address before placing orders")]
+    EmailUnverified,
+    /// The store refused or failed.
+    #[error(transparent)]
+    Order(#[from] PlaceOrderError),
+}
+
+/// Why a password recovery request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// Too many requests for this address lately.
+    #[error("too many recovery requests; retry in {retry_after_secs} s")]
+    Throttled {
+        /// Seconds until the window ends.
+        retry_after_secs: u64,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a one-time token (reset or verification) was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OneTimeTokenError {
+    /// Unknown, expired, used, or replaced by a newer one.
+    #[error("is unknown, expired or already used")]
+    Invalid,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a new verification mail was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestVerificationError {
+    /// The address is verified already.
+    #[error("the email address is already verified")]
+    AlreadyVerified,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The write side.
 pub struct Commands<S> {
@@ -422,6 +468,103 @@ impl<S: Store> Commands<S> {
             .map(drop)
     }
 
+    /// Asks for a password reset link for `email`. The same work is done for every
+    /// address (one throttle count, one outbox event, no lookup), so neither the answer nor
+    /// its timing tells whether the address has an account; the worker mails an active
+    /// user's address only. Counted per address like failed logins.
+    ///
+    /// # Errors
+    /// [`RecoveryError`].
+    pub async fn request_password_recovery(&self, email: &Email) -> Result<(), RecoveryError> {
+        let now = self.now();
+        let config = &self.ctx.config;
+        // Its own counter per address, beside the login's: a hash keeps it short.
+        let key = format!(
+            "recovery:{}",
+            crate::domain::hex(&sha2::Sha256::digest(email.as_str().as_bytes()))
+        );
+        let since = now - config.login_window;
+        let admission = self
+            .ctx
+            .store
+            .admit_login(&key, now, since, config.login_max_failures)
+            .await?;
+        if let Admission::Throttled { window_start } = admission {
+            let until = window_start + config.login_window;
+            let retry_after_secs = (until - now).whole_seconds().max(1).unsigned_abs();
+            return Err(RecoveryError::Throttled { retry_after_secs });
+        }
+        let event = DomainEvent::PasswordRecoveryRequested {
+            email: email.as_str().to_owned(),
+        };
+        Ok(self.ctx.store.record_event(&Event::new(event, now)).await?)
+    }
+
+    /// Sets a new password with a reset link's token, which is used up; every session of
+    /// the user ends and a "your password was changed" mail goes out. The password is
+    /// hashed only for a token that is usable when it arrives.
+    ///
+    /// # Errors
+    /// [`OneTimeTokenError::Invalid`] for a token that is unknown, expired, used, or not
+    /// the user's newest.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new: Password,
+    ) -> Result<(), OneTimeTokenError> {
+        let token = SecretToken::parse(token).map_err(|_| OneTimeTokenError::Invalid)?;
+        let hash = token.hash(TokenPurpose::Reset);
+        let store = &self.ctx.store;
+        let owner = store
+            .token_owner(TokenPurpose::Reset, &hash, self.now())
+            .await?
+            .ok_or(OneTimeTokenError::Invalid)?;
+        let password = self.ctx.hasher.hash(&new).await;
+        let now = self.now();
+        let event = Event::new(DomainEvent::password_changed(owner), now);
+        if store
+            .reset_password(&hash, owner, &password, now, &event)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(OneTimeTokenError::Invalid)
+        }
+    }
+
+    /// Marks the address of a verification link's user verified; the token is used up.
+    ///
+    /// # Errors
+    /// [`OneTimeTokenError::Invalid`] for a token that is unknown, expired, used, or not
+    /// the user's newest.
+    pub async fn verify_email(&self, token: &str) -> Result<User, OneTimeTokenError> {
+        let token = SecretToken::parse(token).map_err(|_| OneTimeTokenError::Invalid)?;
+        self.ctx
+            .store
+            .verify_email(&token.hash(TokenPurpose::Verify), self.now())
+            .await?
+            .ok_or(OneTimeTokenError::Invalid)
+    }
+
+    /// Sends the caller a new verification link; the earlier ones stop working now.
+    ///
+    /// # Errors
+    /// [`RequestVerificationError::AlreadyVerified`] when there is nothing to verify.
+    pub async fn request_verification(&self, user: &User) -> Result<(), RequestVerificationError> {
+        if user.email_verified {
+            return Err(RequestVerificationError::AlreadyVerified);
+        }
+        let event = Event::new(
+            DomainEvent::VerificationRequested { user_id: user.id },
+            self.now(),
+        );
+        Ok(self
+            .ctx
+            .store
+            .replace_token(user.id, TokenPurpose::Verify, &event)
+            .await?)
+    }
+
     /// Changes the caller's own name and/or password (checking the current one). A new
     /// password ends every other session of the user (`session` is the caller's, kept; a
     /// token without a session keeps none).
@@ -446,10 +589,11 @@ impl<S: Store> Commands<S> {
                 return Err(UpdateOwnProfileError::WrongCurrentPassword);
             }
             let hash = self.ctx.hasher.hash(new).await;
+            let event = Event::new(DomainEvent::password_changed(actor.user_id()), now);
             if !self
                 .ctx
                 .store
-                .change_password(actor.user_id(), &hash, session, now)
+                .change_password(actor.user_id(), &hash, session, now, &event)
                 .await?
             {
                 return Err(UpdateOwnProfileError::NotFound);
@@ -583,12 +727,15 @@ impl<S: Store> Commands<S> {
     /// Places an order for the caller, taking all stock at once or none.
     ///
     /// # Errors
-    /// [`PlaceOrderError`].
+    /// [`PlaceOrderCommandError`].
     pub async fn place_order(
         &self,
         actor: Actor,
         lines: OrderLines,
-    ) -> Result<Order, PlaceOrderError> {
+    ) -> Result<Order, PlaceOrderCommandError> {
+        if self.ctx.config.require_verified_email && !actor.email_verified() {
+            return Err(PlaceOrderCommandError::EmailUnverified);
+        }
         let order = PlaceOrder {
             id: OrderId::generate(),
             user_id: actor.user_id(),
@@ -596,7 +743,7 @@ impl<S: Store> Commands<S> {
             now: self.now(),
             low_stock_threshold: self.ctx.config.low_stock_threshold,
         };
-        self.ctx.store.place_order(&order).await
+        Ok(self.ctx.store.place_order(&order).await?)
     }
 
     /// Cancels a pending order of the caller's (or anyone's, for a superuser) and gives

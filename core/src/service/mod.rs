@@ -11,8 +11,9 @@ use time::Duration;
 
 pub use commands::{
     ChangeOwnProfile, Commands, CreateProductError, DeleteProductError, EndSessionError,
-    ImportError, LogInError, LogoutError, PlaceOrderCommandError, RefreshError, SessionGrant,
-    SignUpError, UpdateOwnProfileError, UpdateProductError, UpdateUserError,
+    ImportError, LogInError, LogoutError, OneTimeTokenError, PlaceOrderCommandError, RecoveryError,
+    RefreshError, RequestVerificationError, SessionGrant, SignUpError, UpdateOwnProfileError,
+    UpdateProductError, UpdateUserError,
 };
 pub use queries::{AccessError, Queries, ResolveActorError};
 
@@ -31,6 +32,8 @@ pub struct ServiceConfig {
     pub low_stock_threshold: i64,
     /// How long a refresh token lives, and so an idle session.
     pub refresh_ttl: Duration,
+    /// Whether only users with a verified address may place orders.
+    pub require_verified_email: bool,
 }
 
 impl Default for ServiceConfig {
@@ -40,6 +43,7 @@ impl Default for ServiceConfig {
             login_window: Duration::minutes(5),
             low_stock_threshold: 10,
             refresh_ttl: Duration::days(14),
+            require_verified_email: false,
         }
     }
 }

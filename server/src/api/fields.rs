@@ -93,6 +93,10 @@ string_field!(
     CurrentPasswordField { format: Some("password") }
 );
 string_field!(
+    /// A one-time token from a link in a mail (43 URL-safe characters as issued).
+    TokenField { format: Some("password"), min_length: Some(1), max_length: Some(256) }
+);
+string_field!(
     /// A user's full name, or `null`.
     FullNameField { max_length: Some(255), pattern: Some(FullName::PATTERN.into()), nullable: true }
 );

@@ -4,6 +4,7 @@
 //! domain types. Every error leaves as a [`Problem`]. Handlers are generic over the
 //! [`Store`], so the same code serves every database.
 
+mod account;
 pub mod document;
 mod fields;
 mod health;
@@ -99,6 +100,7 @@ pub fn service<S: Store>(state: Arc<State<S>>) -> OpenApiService<impl OpenApi, (
         health::HealthApi(state.clone()),
         login::LoginApi(state.clone()),
         sessions::SessionsApi(state.clone()),
+        account::AccountApi(state.clone()),
         users::UsersApi(state.clone()),
         products::ProductsApi(state.clone()),
         jobs::JobsApi(state.clone()),

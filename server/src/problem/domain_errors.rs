@@ -4,7 +4,8 @@
 use mercado_core::StoreError;
 use mercado_core::ports::{CancelOrderError, PlaceOrderError};
 use mercado_core::service::{
-    AccessError, CreateProductError, EndSessionError, LogInError, LogoutError, RefreshError,
+    AccessError, CreateProductError, EndSessionError, LogInError, LogoutError, OneTimeTokenError,
+    PlaceOrderCommandError, RecoveryError, RefreshError, RequestVerificationError,
     ResolveActorError, SignUpError, UpdateOwnProfileError, UpdateProductError, UpdateUserError,
 };
 
@@ -155,6 +156,52 @@ impl From<UpdateProductError> for Problem {
             UpdateProductError::Forbidden => Self::forbidden("superuser required"),
             UpdateProductError::NotFound => Self::not_found("no such product"),
             UpdateProductError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PlaceOrderCommandError> for Problem {
+    fn from(e: PlaceOrderCommandError) -> Self {
+        match e {
+            PlaceOrderCommandError::EmailUnverified => Self::new(
+                poem::http::StatusCode::FORBIDDEN,
+                "email-unverified",
+                "verify your email address before placing orders: \
+                 POST /api/v1/users/me/verification sends a new link",
+            ),
+            PlaceOrderCommandError::Order(e) => e.into(),
+        }
+    }
+}
+
+impl From<RecoveryError> for Problem {
+    fn from(e: RecoveryError) -> Self {
+        match e {
+            RecoveryError::Throttled { retry_after_secs } => Self::too_many_requests(
+                "too many recovery requests for this email; retry later",
+                retry_after_secs,
+            ),
+            RecoveryError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<OneTimeTokenError> for Problem {
+    fn from(e: OneTimeTokenError) -> Self {
+        match e {
+            OneTimeTokenError::Invalid => Self::invalid("token", OneTimeTokenError::Invalid),
+            OneTimeTokenError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RequestVerificationError> for Problem {
+    fn from(e: RequestVerificationError) -> Self {
+        match e {
+            RequestVerificationError::AlreadyVerified => {
+                Self::conflict("already-verified", "the email address is already verified")
+            }
+            RequestVerificationError::Store(e) => e.into(),
         }
     }
 }

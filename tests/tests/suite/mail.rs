@@ -5,7 +5,7 @@
 
 use mercado_core::SystemClock;
 use mercado_core::events::DomainEvent;
-use mercado_core::notify::Notifier;
+use mercado_core::notify::{Links, Notifier};
 use mercado_core::ports::{Claim, OutboxRepository};
 use mercado_tests::smtp::{SmtpSink, expect_every_kind_mailed_once, recipients};
 use mercado_tests::{Backend, conformance, free_port, spawn_app_with};
@@ -47,7 +47,8 @@ async fn an_event_delivered_twice_mails_once(backend: Backend) {
     let mut settings = mercado_server::Settings::with_database(&app.database_url);
     settings.smtp_url = Some(sink.url().into());
     let mailer = mercado_server::startup::mailer(&settings).unwrap();
-    let notifier = Notifier::new(app.store.clone(), mailer, std::sync::Arc::new(SystemClock));
+    let clock = std::sync::Arc::new(SystemClock);
+    let notifier = Notifier::new(app.store.clone(), mailer, clock, Links::default());
     // Delivered, then delivered again (a redelivery after a lost acknowledgement).
     assert_eq!(notifier.handle(&welcome.event).await.unwrap(), 1);
     assert_eq!(notifier.handle(&welcome.event).await.unwrap(), 0);

@@ -5,6 +5,7 @@
 // Tests that are tables of cases read best as one long function each.
 #![allow(clippy::too_many_lines)]
 
+mod account;
 mod api;
 mod broker;
 mod concurrency;

@@ -30,6 +30,8 @@ conformance!(
     placing_an_order_costs_a_fixed_few_statements_plus_one_stock_update_per_line,
     cancelling_an_order_costs_a_fixed_few_statements_plus_one_stock_update_per_line,
     resolving_a_tokens_actor_costs_the_same_whatever_the_tables_hold,
+    a_recovery_request_sends_the_same_statements_for_any_address,
+    a_refresh_costs_a_fixed_few_statements_and_no_password_hash,
 );
 
 /// The most statements a page with its total may take: the rows and the count.
@@ -550,4 +552,85 @@ async fn actor_resolving<E: Executor>(exec: E) {
         .await;
     assert!(refused.is_err(), "a revoked token resolves no actor");
     assert!(revoked.count() <= large_legacy.count(), "{revoked}");
+}
+
+// ---------------------------------------------------------------------------------------
+
+async fn a_recovery_request_sends_the_same_statements_for_any_address(backend: Backend) {
+    with_scratch_executor!(backend, recovery_statements);
+}
+
+/// What the server does for a recovery request cannot depend on whether the address has
+/// an account: the same statements, in the same order, in the same transactions.
+async fn recovery_statements<E: Executor>(exec: E) {
+    let m = Mercado::new(exec).await;
+    let known = m
+        .queries
+        .user(m.admin, m.admin.user_id())
+        .await
+        .expect("the admin")
+        .email;
+    let unknown = Email::parse(&unique_email()).unwrap();
+    // First requests for each (a new throttle row), then second ones (an update).
+    for round in ["first", "second"] {
+        let (done, for_known) = m
+            .measure(
+                &format!("{round} recovery request, known address"),
+                m.commands.request_password_recovery(&known),
+            )
+            .await;
+        done.expect("accepted");
+        let (done, for_unknown) = m
+            .measure(
+                &format!("{round} recovery request, unknown address"),
+                m.commands.request_password_recovery(&unknown),
+            )
+            .await;
+        done.expect("accepted");
+        assert_eq!(
+            for_known, for_unknown,
+            "{round}: known\n{for_known}\nunknown\n{for_unknown}"
+        );
+        // Count (a new address: open its window, forget passed ones), then the event.
+        assert!(for_known.count() <= 4, "{for_known}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// (No password hash either: `Commands::refresh` never reaches the hasher; a token's
+/// keyed hash costs microseconds, see `cargo bench -p mercado-server --bench tokens`.)
+async fn a_refresh_costs_a_fixed_few_statements_and_no_password_hash(backend: Backend) {
+    with_scratch_executor!(backend, refresh_statements);
+}
+
+async fn refresh_statements<E: Executor>(exec: E) {
+    let m = Mercado::new(exec).await;
+    let me = m
+        .queries
+        .user(m.admin, m.admin.user_id())
+        .await
+        .expect("the admin");
+    let mut grant = m
+        .commands
+        .open_session(me.clone(), None)
+        .await
+        .expect("a session");
+    let mut tallies = Vec::new();
+    for round in 0..12 {
+        // More sessions and spent tokens each round: the cost must not grow with them.
+        m.commands
+            .open_session(me.clone(), None)
+            .await
+            .expect("a session");
+        let token = grant.refresh_token.expose().to_owned();
+        let (next, tally) = m
+            .measure(&format!("refresh {round}"), m.commands.refresh(&token))
+            .await;
+        grant = next.expect("rotated");
+        tallies.push(tally);
+    }
+    // Spend, read the spent row, add the next token, touch the session, read its user.
+    assert_bounded("refresh", 5, &tallies[0], &tallies[11]);
+    assert_eq!(tallies[11].transactions, 1, "{}", tallies[11]);
 }

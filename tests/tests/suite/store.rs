@@ -16,7 +16,7 @@ use mercado_core::ports::{
 use mercado_sql::{
     DbError, DbErrorKind, Dialect, Executor, Kind, MigrationError, SqlStore, Value, migrate,
 };
-use mercado_tests::{Backend, conformance, with_scratch_executor};
+use mercado_tests::{Backend, EngineBug, conformance, with_engine_bug, with_scratch_executor};
 use rust_decimal::Decimal;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -25,6 +25,7 @@ conformance!(
     migrations_apply_once_and_refuse_edited_or_unknown_history,
     a_closed_pool_is_reported_unavailable,
     stored_values_that_do_not_parse_are_corrupt_not_panics,
+    values_the_driver_cannot_read_are_errors_not_panics,
     an_outbox_row_that_does_not_parse_is_parked_not_delivered_nor_blocking,
     a_job_whose_worker_died_resumes_where_it_stood_and_the_old_worker_is_shut_out,
     check_constraints_are_reported_by_name,
@@ -217,10 +218,20 @@ async fn closed_pool<E: Closing>(exec: E) {
 // ---------------------------------------------------------------------------------------
 
 async fn stored_values_that_do_not_parse_are_corrupt_not_panics(backend: Backend) {
-    with_scratch_executor!(backend, unparsable_values);
+    with_scratch_executor!(backend, refused_values);
 }
 
-async fn unparsable_values<E: Executor>(exec: E) {
+async fn values_the_driver_cannot_read_are_errors_not_panics(backend: Backend) {
+    // SQL Server's NVARCHAR holds UTF-16 code units, lone surrogates too; Babelfish keeps
+    // it as UTF-8 and refuses one, so this way of planting an unreadable value fails there.
+    let gap = EngineBug::BabelfishNvarcharRefusesLoneSurrogates;
+    with_engine_bug(backend, gap, async {
+        with_scratch_executor!(backend, unreadable_values);
+    })
+    .await;
+}
+
+async fn refused_values<E: Executor>(exec: E) {
     let store = SqlStore::new(exec.clone());
     let dialect = exec.dialect();
     for price in refused_prices(dialect) {
@@ -233,6 +244,11 @@ async fn unparsable_values<E: Executor>(exec: E) {
             "{price:?}"
         );
     }
+}
+
+async fn unreadable_values<E: Executor>(exec: E) {
+    let store = SqlStore::new(exec.clone());
+    let dialect = exec.dialect();
     let id = ProductId::generate();
     let price = Value::Money(Decimal::new(100, 2));
     insert_product(&exec, id.as_uuid(), "Spoilt", price, 1)
@@ -405,13 +421,13 @@ async fn double_revocation<E: Executor>(exec: E) {
         .await
         .unwrap();
     assert!(store.is_token_revoked(token).await.unwrap());
-    store.purge_sessions(now).await.unwrap();
+    store.purge_expired(now).await.unwrap();
     assert!(
         store.is_token_revoked(token).await.unwrap(),
         "not expired yet"
     );
     store
-        .purge_sessions(now + Duration::minutes(10))
+        .purge_expired(now + Duration::minutes(10))
         .await
         .unwrap();
     assert!(
@@ -460,9 +476,9 @@ async fn session_purge<E: Executor>(exec: E) {
 
     let later = now + Duration::minutes(2);
     // Two sessions and their refresh tokens.
-    assert_eq!(store.purge_sessions(later).await.unwrap(), 4);
+    assert_eq!(store.purge_expired(later).await.unwrap(), 4);
     assert_eq!(
-        store.purge_sessions(later).await.unwrap(),
+        store.purge_expired(later).await.unwrap(),
         0,
         "nothing left to purge"
     );

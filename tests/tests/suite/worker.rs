@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
 
 use mercado_core::delivery::{Delivery, EventSource, Settle, TransportError};
-use mercado_core::notify::{MailError, Mailer, Notice, Notifier};
+use mercado_core::notify::{Links, MailError, Mailer, Notice, Notifier};
 use mercado_core::ports::{Claim, OutboxRepository};
 use mercado_core::{Clock, SystemClock};
 use mercado_server::Settings;
@@ -88,7 +88,7 @@ async fn run_until<E: EventSource + 'static, M: Mailer>(
     done: impl AsyncFnOnce(),
 ) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let notifier = Notifier::new(store(app).await, mailer, clock.clone());
+    let notifier = Notifier::new(store(app).await, mailer, clock.clone(), Links::default());
     let (stop, stopped) = watch::channel(false);
     let worker = tokio::spawn(consume(
         source,

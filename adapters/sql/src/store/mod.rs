@@ -57,6 +57,7 @@ mod orders;
 mod outbox;
 mod products;
 mod sessions;
+mod tokens;
 mod users;
 
 pub(crate) use self::jobs::{JobErrorRow, JobRow};
@@ -163,11 +164,21 @@ impl<E: Executor> SqlStore<E> {
             .int(0)
     }
 
+    /// A write outside a transaction. One the database gave up for a deadlock or a
+    /// serialization failure was rolled back whole, so it is sent again (a bounded
+    /// number of times): parallel single statements on one row, such as a burst of
+    /// logins counted on the throttle, can deadlock on InnoDB's gap locks.
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        self.exec
-            .execute(sql, params)
-            .await
-            .map_err(|e| self.err(e))
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.exec.execute(sql, params).await {
+                Err(e) if e.kind == DbErrorKind::Retryable && tries < TX_ATTEMPTS => {
+                    tracing::debug!(tries, error = %e, "statement retried");
+                }
+                done => return done.map_err(|e| self.err(e)),
+            }
+        }
     }
 
     /// Runs `attempt` (one whole transaction) again while the database reports a deadlock

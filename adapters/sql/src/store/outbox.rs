@@ -66,6 +66,16 @@ impl<E: Executor> OutboxRepository for SqlStore<E> {
         self.retrying(|| self.claim_once(claim)).await
     }
 
+    async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
+        let attempt = async {
+            let mut tx = self.exec.begin().await?;
+            self.insert_events(&mut tx, std::slice::from_ref(event))
+                .await?;
+            tx.commit().await
+        };
+        attempt.await.map_err(|e| self.err(e))
+    }
+
     async fn complete_event(
         &self,
         id: Uuid,

@@ -3,6 +3,7 @@
 
 use mercado_core::StoreError;
 use mercado_core::domain::{Session, SessionId, TokenHash, User, UserId};
+use mercado_core::events::Event;
 use mercado_core::password::PasswordHash;
 use mercado_core::ports::{Rotation, SessionRepository};
 use time::OffsetDateTime;
@@ -104,6 +105,7 @@ impl<E: Executor> SqlStore<E> {
         hash: &PasswordHash,
         keep: Option<SessionId>,
         now: OffsetDateTime,
+        event: &Event,
     ) -> Result<bool, TxError<StoreError>> {
         let st = &self.st;
         let id = Value::Uuid(user.as_uuid());
@@ -114,12 +116,14 @@ impl<E: Executor> SqlStore<E> {
             return Ok(false);
         }
         end_sessions(&mut tx, st, id, keep, now).await?;
+        self.insert_events(&mut tx, std::slice::from_ref(event))
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
 }
 
-async fn end_sessions<T: Transaction>(
+pub(super) async fn end_sessions<T: Transaction>(
     tx: &mut T,
     st: &crate::statements::Statements,
     user: Value,
@@ -243,23 +247,25 @@ impl<E: Executor> SessionRepository for SqlStore<E> {
         hash: &PasswordHash,
         keep: Option<SessionId>,
         now: OffsetDateTime,
+        event: &Event,
     ) -> Result<bool, StoreError> {
-        self.retrying(|| self.change_password_once(user, hash, keep, now))
+        self.retrying(|| self.change_password_once(user, hash, keep, now, event))
             .await
     }
 
-    async fn purge_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn purge_expired(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         let st = &self.st;
         let twice = [before.into(), before.into()];
         let attempt = async {
             let mut tx = self.exec.begin().await?;
             let tokens = tx.execute(&st.purge_refresh_tokens, &twice).await?;
             let sessions = tx.execute(&st.purge_sessions, &twice).await?;
+            let one_time = tx.execute(&st.purge_one_time_tokens, &twice).await?;
             let revoked = tx
                 .execute(&st.purge_revoked_tokens, &[before.into()])
                 .await?;
             tx.commit().await?;
-            Ok(tokens + sessions + revoked)
+            Ok(tokens + sessions + one_time + revoked)
         };
         attempt.await.map_err(|e| self.err(e))
     }

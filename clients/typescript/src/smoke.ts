@@ -12,11 +12,14 @@ import {
   cancelOrder,
   createProduct,
   deleteProduct,
+  endAllSessions,
+  endSession,
   getJob,
   health,
   importProducts,
   listOrders,
   listProducts,
+  listSessions,
   listUsers,
   login,
   logout,
@@ -26,10 +29,14 @@ import {
   readOrder,
   readProduct,
   readUser,
+  recoverPassword,
+  requestVerification,
+  resetPassword,
   signUp,
   updateMe,
   updateProduct,
   updateUser,
+  verifyEmail,
 } from './client/sdk.gen';
 import type { FieldError, Order, PlaceOrderError, Problem, SignUpError } from './client/types.gen';
 
@@ -39,7 +46,8 @@ const OPERATION_IDS = [
   'health', 'ready', 'importProducts', 'getJob', 'login', 'logout', 'placeOrder',
   'listOrders', 'readOrder', 'cancelOrder', 'listProducts', 'readProduct', 'createProduct',
   'updateProduct', 'deleteProduct', 'signUp', 'readMe', 'updateMe', 'listUsers', 'readUser',
-  'updateUser',
+  'updateUser', 'listSessions', 'endSession', 'endAllSessions', 'recoverPassword',
+  'resetPassword', 'verifyEmail', 'requestVerification',
 ] as const;
 type OperationId = (typeof OPERATION_IDS)[number];
 
@@ -48,7 +56,8 @@ type OperationId = (typeof OPERATION_IDS)[number];
 const operations = {
   health, ready, importProducts, getJob, login, logout, placeOrder, listOrders, readOrder,
   cancelOrder, listProducts, readProduct, createProduct, updateProduct, deleteProduct, signUp,
-  readMe, updateMe, listUsers, readUser, updateUser,
+  readMe, updateMe, listUsers, readUser, updateUser, listSessions, endSession, endAllSessions,
+  recoverPassword, resetPassword, verifyEmail, requestVerification,
 } satisfies Record<OperationId, (...args: never[]) => Promise<unknown>>;
 type Extra = Exclude<keyof typeof sdk, OperationId>;
 assertType<Equal<Extra, never>>();
@@ -179,8 +188,43 @@ async function main(): Promise<void> {
   const token = ok('login', await login({ client: anonymous, body: { username: email, password } }), 200);
   expectEqual(token.token_type, 'bearer', 'login: token_type');
   expect(token.expires_in > 0, `login: expires_in ${token.expires_in}`);
-  const asUser = as(token.access_token);
+  expect(token.refresh_token.length === 43, `login: refresh_token of 43 characters`);
+  expect(token.refresh_expires_in > 0, `login: refresh_expires_in ${token.refresh_expires_in}`);
+  expectEqual(user.email_verified, false, 'signUp: email_verified');
+
+  step('refresh the token (rotation) and list the sessions');
+  const renewed = ok(
+    'login (refresh grant)',
+    await login({ client: anonymous, body: { grant_type: 'refresh_token', refresh_token: token.refresh_token } }),
+    200,
+  );
+  expect(renewed.refresh_token !== token.refresh_token, 'refresh: a new refresh token');
+  const sessions = ok('listSessions', await listSessions({ client: as(renewed.access_token) }), 200);
+  expectEqual(sessions.length, 1, 'listSessions: one session');
+  expectEqual(sessions.map((s) => s.current), [true], 'listSessions: the current one');
+  const spent = await login({
+    client: anonymous,
+    body: { grant_type: 'refresh_token', refresh_token: token.refresh_token },
+  });
+  expectEqual(problem('login (spent refresh token)', spent, 401).status, 401, 'refresh: a spent token');
+  expectEqual(
+    problem('readMe (session ended by reuse)', await readMe({ client: as(renewed.access_token) }), 401).status,
+    401,
+    'refresh: reuse ends the session',
+  );
+  const again200 = ok('login (again)', await login({ client: anonymous, body: { username: email, password } }), 200);
+  const asUser = as(again200.access_token);
   expectEqual(ok('readMe', await readMe({ client: asUser }), 200).id, user.id, 'readMe: id');
+
+  step('password recovery answers 202 for any address');
+  const recovered = await recoverPassword({ client: anonymous, body: { email: `nobody.${suffix}@example.com` } });
+  expectEqual(recovered.response.status, 202, 'recoverPassword: status');
+  const badReset = await resetPassword({ client: anonymous, body: { token: 'x', new_password: 'another-pass-1' } });
+  expectEqual(
+    (problem('resetPassword (bad token)', badReset, 422).errors ?? []).map((e) => e.field),
+    ['token'],
+    'resetPassword (bad token): errors',
+  );
 
   step('log in as the superuser');
   const adminToken = ok(

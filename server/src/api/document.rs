@@ -10,6 +10,8 @@ const EXTRA_STATUSES: &[(&str, &[u16])] = &[
     ("signUp", &[409]),
     ("placeOrder", &[409]),
     ("cancelOrder", &[409]),
+    ("recoverPassword", &[429]),
+    ("requestVerification", &[409]),
 ];
 
 /// poem-openapi's document, completed:

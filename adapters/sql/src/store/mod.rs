@@ -167,7 +167,7 @@ impl<E: Executor> SqlStore<E> {
     /// A write outside a transaction. One the database gave up for a deadlock or a
     /// serialization failure was rolled back whole, so it is sent again (a bounded
     /// number of times): parallel single statements on one row, such as a burst of
-    /// logins counted on the throttle, can deadlock on InnoDB's gap locks.
+    /// logins counted on the throttle, can deadlock on MySQL's and MariaDB's gap locks.
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         let mut tries = 0;
         loop {

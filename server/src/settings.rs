@@ -16,6 +16,22 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// The clock of [`Settings::clock`].
+#[derive(Clone)]
+pub struct SettingsClock(pub std::sync::Arc<dyn mercado_core::Clock>);
+
+impl Default for SettingsClock {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(mercado_core::SystemClock))
+    }
+}
+
+impl std::fmt::Debug for SettingsClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SettingsClock")
+    }
+}
+
 /// All settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -57,6 +73,9 @@ pub struct Settings {
     pub metrics: bool,
     /// `MERCADO_RUN_WORKER`: whether `serve` also delivers events in-process.
     pub run_worker: bool,
+    /// Not from the environment: the clock the services and the worker read (the
+    /// system's; a test or an embedder may give another).
+    pub clock: SettingsClock,
     /// `MERCADO_AMQP_URL`: deliver events through this RabbitMQ broker; unset, through
     /// the database's outbox alone.
     pub amqp_url: Option<SecretString>,
@@ -109,6 +128,7 @@ impl Settings {
             db_max_connections: 16,
             metrics: true,
             run_worker: true,
+            clock: SettingsClock::default(),
             amqp_url: None,
             smtp_url: None,
             mail_dir: "mail".into(),

@@ -6,12 +6,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use mercado_core::Clock;
 use mercado_core::domain::{Email, Password};
 use mercado_core::notify::Links;
 use mercado_core::password::PasswordHasher;
 use mercado_core::ports::Store;
 use mercado_core::service::{Commands, Queries, ServiceConfig, services};
-use mercado_core::{Clock, SystemClock};
 use mercado_mail::{AnyMailer, FileMailer, Renderer, SmtpMailer};
 use mercado_worker::{self as worker, Liveness, Transport, WorkerHandle};
 use poem::Response;
@@ -74,7 +74,7 @@ impl AnyStore {
         liveness: Arc<Liveness>,
     ) -> Result<WorkerHandle, StartupError> {
         let mailer = mailer(settings)?;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock = settings.clock.0.clone();
         let timing = worker::Timing {
             poll: std::time::Duration::from_millis(settings.worker_poll_ms),
             lease: time::Duration::seconds(settings.worker_lease_seconds),
@@ -277,7 +277,7 @@ pub fn state<S: Store>(
     broker: Option<&mercado_amqp::Broker>,
     worker: Option<Arc<Liveness>>,
 ) -> Result<Arc<State<S>>, StartupError> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock = settings.clock.0.clone();
     let (commands, queries) = services_of(store, settings, clock.clone())?;
     let secret = settings.jwt_secret.clone().unwrap_or_else(|| {
         tracing::warn!(
@@ -342,7 +342,7 @@ pub async fn create_superuser(
     password: Password,
 ) -> Result<bool, StartupError> {
     Ok(with_store!(store, s => {
-        let (commands, _) = services_of(s.clone(), settings, Arc::new(SystemClock))?;
+        let (commands, _) = services_of(s.clone(), settings, settings.clock.0.clone())?;
         commands.ensure_superuser(email, password).await?
     }))
 }

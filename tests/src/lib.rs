@@ -9,6 +9,7 @@
 #![allow(clippy::missing_panics_doc)]
 
 pub mod amqp;
+pub mod clock;
 pub mod counting;
 pub mod passlib;
 mod requests;
@@ -70,6 +71,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// A second connection to the same database, for checks behind the API's back.
     pub store: AnyStore,
+    /// The server's clock: `advance` it to let tokens and sessions expire.
+    pub clock: Arc<clock::ManualClock>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     scratch: Arc<Scratch>,
@@ -122,6 +125,8 @@ async fn spawn_on(
     settings.first_superuser = Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.to_owned().into()));
     settings.mail_dir = scratch.dir.path().join("mail");
     settings.worker_poll_ms = 50;
+    let clock = Arc::new(clock::ManualClock::default());
+    settings.clock = mercado_server::settings::SettingsClock(clock.clone());
     tweak(&mut settings);
     let store = AnyStore::open(&settings)
         .await
@@ -141,6 +146,7 @@ async fn spawn_on(
         database_url,
         client,
         store,
+        clock,
         shutdown: Some(tx),
         server: Some(server),
         scratch,

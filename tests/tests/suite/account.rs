@@ -10,7 +10,7 @@ use serde_json::json;
 conformance!(
     recovery_answers_alike_whether_or_not_the_address_has_an_account,
     the_newest_reset_link_sets_the_password_once_and_ends_every_session,
-    an_expired_reset_link_is_refused,
+    expired_reset_and_verification_links_are_refused,
     recovery_requests_are_throttled_per_address,
     reset_and_verification_inputs_are_named,
     of_parallel_resets_with_one_link_exactly_one_succeeds,
@@ -110,14 +110,25 @@ async fn wait_for_subject(app: &TestApp, to: &str, subject: &str) -> String {
     panic!("no mail {subject:?} to {to} within 15 s");
 }
 
-async fn an_expired_reset_link_is_refused(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.reset_token_ttl_seconds = 1).await;
+async fn expired_reset_and_verification_links_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     let (email, password) = account(&app).await;
     recover(&app, &email).await.expect(202);
     let token = app.mailed_token(&email, RESET, 0).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    app.clock.advance(time::Duration::minutes(61));
     reset(&app, &token, &unique_password()).await.problem(422);
     app.login(&email, &password).await;
+    // A verification link lives two days.
+    let verify = app.mailed_token(&email, VERIFY, 0).await;
+    app.clock.advance(time::Duration::hours(48));
+    let expired = app
+        .post(
+            "/api/v1/users/verify-email",
+            None,
+            &json!({"token": verify}),
+        )
+        .await;
+    expired.problem(422);
 }
 
 async fn recovery_requests_are_throttled_per_address(backend: Backend) {

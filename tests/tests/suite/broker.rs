@@ -18,6 +18,7 @@ conformance!(
     transient_failures_are_retried_through_a_delay_queue,
     unreadable_messages_are_dead_lettered,
     an_unreachable_broker_stops_nothing_but_readiness,
+    account_mails_go_through_the_broker_with_working_links,
 );
 
 async fn app_on(backend: Backend, vhost: &Vhost, sink: &SmtpSink) -> TestApp {
@@ -133,4 +134,73 @@ async fn an_unreachable_broker_stops_nothing_but_readiness(backend: Backend) {
         ),
         "{waiting:?}"
     );
+}
+
+/// The v1.1 mails (verification link, reset link, "password changed") take the broker's
+/// path as every other event does, and their links work.
+async fn account_mails_go_through_the_broker_with_working_links(backend: Backend) {
+    let vhost = Vhost::create();
+    let sink = SmtpSink::start();
+    let app = app_on(backend, &vhost, &sink).await;
+    let (email, password) = (
+        mercado_tests::unique_email(),
+        mercado_tests::unique_password(),
+    );
+    app.sign_up(&email, &password).await;
+    // The superuser's welcome and this user's, with its verification link.
+    let mails = sink.wait_for(2).await;
+    let verify = link_token(&mails, &email, "verify-email");
+    let verified = app
+        .post(
+            "/api/v1/users/verify-email",
+            None,
+            &json!({"token": verify}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(verified["email_verified"], true);
+
+    app.post("/api/v1/password-recovery", None, &json!({"email": email}))
+        .await
+        .expect(202);
+    let mails = sink.wait_for(3).await;
+    let reset = link_token(&mails, &email, "reset-password");
+    let new_password = mercado_tests::unique_password();
+    let body = json!({"token": reset, "new_password": new_password});
+    let done = app.post("/api/v1/password-reset", None, &body).await;
+    assert_eq!(done.status.as_u16(), 204, "{:?}", done.body);
+    let mails = sink.wait_for(4).await;
+    assert_eq!(mails.len(), 4, "{mails:#?}");
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("Subject: Your Mercado password was changed")),
+        "{mails:#?}"
+    );
+    app.login(&email, &new_password).await;
+    vhost.wait_ready(NOTIFY_QUEUE, 0).await;
+    assert_eq!(vhost.ready_in(DEAD_QUEUE).await, 0);
+}
+
+/// The token of the `/{path}?token=…` link in the mail to `to` (quoted-printable undone).
+fn link_token(mails: &[String], to: &str, path: &str) -> String {
+    let marker = format!("/{path}?token=");
+    mails
+        .iter()
+        .map(|m| {
+            m.replace("=\r\n", "")
+                .replace("=\n", "")
+                .replace("=3D", "=")
+        })
+        .filter(|m| m.lines().any(|l| l.starts_with("To: ") && l.contains(to)))
+        .find_map(|m| {
+            let at = m.find(&marker)? + marker.len();
+            Some(
+                m[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect(),
+            )
+        })
+        .unwrap_or_else(|| panic!("no {path} link mailed to {to}: {mails:#?}"))
 }

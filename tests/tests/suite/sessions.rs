@@ -250,16 +250,28 @@ async fn deactivation_ends_every_session(backend: Backend) {
 }
 
 async fn an_expired_refresh_token_is_refused(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.refresh_ttl_seconds = 1).await;
+    let app = spawn_app_with(backend, |s| s.refresh_ttl_seconds = 3_600).await;
     let body = app.login_raw(ADMIN_EMAIL, ADMIN_PASSWORD).await.expect(200);
-    assert_eq!(body["refresh_expires_in"], 1);
+    assert_eq!(body["refresh_expires_in"], 3_600);
     let (access, refresh) = pair(&body);
-    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    app.clock.advance(time::Duration::minutes(59));
+    let (renewed, refresh) = pair(&app.refresh(&refresh).await.expect(200));
+    // Each refresh gives the session as long again.
+    app.clock.advance(time::Duration::minutes(59));
+    let (_, refresh) = pair(&app.refresh(&refresh).await.expect(200));
+    app.clock.advance(time::Duration::minutes(61));
     app.refresh(&refresh).await.problem(401);
-    // The session expired with it: its access token no longer acts either.
+    // The session expired with it: its access tokens no longer act either.
     app.get("/api/v1/users/me", Some(&access))
         .await
         .problem(401);
+    app.get("/api/v1/users/me", Some(&renewed))
+        .await
+        .problem(401);
+    assert!(
+        app.sessions(&app.admin().await).await.len() == 1,
+        "only the new login is live"
+    );
 }
 
 async fn malformed_refresh_requests_are_named(backend: Backend) {

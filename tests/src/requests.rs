@@ -61,18 +61,10 @@ impl TestApp {
     /// The tokens of every link to `{public URL}/{path}?token=…` mailed to `to` so far,
     /// oldest first (mail files are named by event, and event ids grow with time).
     pub fn mailed_tokens(&self, to: &str, path: &str) -> Vec<String> {
-        let marker = format!("/{path}?token=");
         let mut tokens: Vec<(String, String)> = self
             .mails_to(to)
             .into_iter()
-            .filter_map(|(name, mail)| {
-                let at = mail.find(&marker)? + marker.len();
-                let token: String = mail[at..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                    .collect();
-                Some((name, token))
-            })
+            .filter_map(|(name, mail)| Some((name, crate::smtp::link_token(&mail, path)?)))
             .collect();
         tokens.sort();
         tokens.into_iter().map(|(_, token)| token).collect()
@@ -89,7 +81,7 @@ impl TestApp {
             .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
             .filter_map(|e| {
                 let text = std::fs::read_to_string(e.path()).ok()?;
-                let text = text.replace("=\r\n", "").replace("=3D", "=");
+                let text = crate::smtp::unquoted(&text);
                 let addressed = text.lines().any(|l| {
                     l.starts_with("To: ") && (l.ends_with(&header) || l == format!("To: {to}"))
                 });

@@ -131,3 +131,22 @@ pub async fn expect_every_kind_mailed_once(sink: &SmtpSink, customer: &str, orde
         assert!(mails.iter().any(|m| m.contains(&subject)), "{subject}");
     }
 }
+
+/// A mail as written, with quoted-printable's soft line breaks and `=3D` undone.
+pub fn unquoted(mail: &str) -> String {
+    mail.replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")
+}
+
+/// The token of the first `/{path}?token=…` link in an [`unquoted`] mail.
+pub fn link_token(mail: &str, path: &str) -> Option<String> {
+    let marker = format!("/{path}?token=");
+    let at = mail.find(&marker)? + marker.len();
+    Some(
+        mail[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect(),
+    )
+}

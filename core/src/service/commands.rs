@@ -249,6 +249,25 @@ impl<S: Store> Commands<S> {
         self.ctx.clock.now()
     }
 
+    /// Counts one attempt under `key` in the login window, atomically; the seconds to
+    /// wait when the window is full.
+    async fn throttle(&self, key: &str, now: OffsetDateTime) -> Result<Option<u64>, StoreError> {
+        let config = &self.ctx.config;
+        let since = now - config.login_window;
+        let admission = self
+            .ctx
+            .store
+            .admit_login(key, now, since, config.login_max_failures)
+            .await?;
+        Ok(match admission {
+            Admission::Admitted => None,
+            Admission::Throttled { window_start } => {
+                let until = window_start + config.login_window;
+                Some((until - now).whole_seconds().max(1).unsigned_abs())
+            }
+        })
+    }
+
     /// Signs a user up, active and never a superuser (superusers are made by
     /// [`Commands::ensure_superuser`] at start, or promoted by one), recording
     /// `UserCreated`.
@@ -322,17 +341,8 @@ impl<S: Store> Commands<S> {
             return Err(LogInError::InvalidCredentials);
         };
         let now = self.now();
-        let config = &self.ctx.config;
         let key = email.as_str();
-        let since = now - config.login_window;
-        let admission = self
-            .ctx
-            .store
-            .admit_login(key, now, since, config.login_max_failures)
-            .await?;
-        if let Admission::Throttled { window_start } = admission {
-            let until = window_start + config.login_window;
-            let retry_after_secs = (until - now).whole_seconds().max(1).unsigned_abs();
+        if let Some(retry_after_secs) = self.throttle(key, now).await? {
             return Err(LogInError::Throttled { retry_after_secs });
         }
         let user = self.ctx.store.user_by_email(&email).await?;
@@ -477,21 +487,12 @@ impl<S: Store> Commands<S> {
     /// [`RecoveryError`].
     pub async fn request_password_recovery(&self, email: &Email) -> Result<(), RecoveryError> {
         let now = self.now();
-        let config = &self.ctx.config;
         // Its own counter per address, beside the login's: a hash keeps it short.
         let key = format!(
             "recovery:{}",
             crate::domain::hex(&sha2::Sha256::digest(email.as_str().as_bytes()))
         );
-        let since = now - config.login_window;
-        let admission = self
-            .ctx
-            .store
-            .admit_login(&key, now, since, config.login_max_failures)
-            .await?;
-        if let Admission::Throttled { window_start } = admission {
-            let until = window_start + config.login_window;
-            let retry_after_secs = (until - now).whole_seconds().max(1).unsigned_abs();
+        if let Some(retry_after_secs) = self.throttle(&key, now).await? {
             return Err(RecoveryError::Throttled { retry_after_secs });
         }
         let event = DomainEvent::PasswordRecoveryRequested {

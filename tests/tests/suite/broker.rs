@@ -7,7 +7,7 @@ use mercado_amqp::{DEAD_QUEUE, EXCHANGE, NOTIFY_QUEUE};
 use mercado_core::events::{DomainEvent, Event};
 use mercado_core::ports::{Claim, OutboxRepository};
 use mercado_tests::amqp::Vhost;
-use mercado_tests::smtp::{SmtpSink, expect_every_kind_mailed_once, recipients};
+use mercado_tests::smtp::{SmtpSink, expect_every_kind_mailed_once, recipients, unquoted};
 use mercado_tests::{ADMIN_EMAIL, Backend, TestApp, conformance, free_port, spawn_app_with};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -182,25 +182,12 @@ async fn account_mails_go_through_the_broker_with_working_links(backend: Backend
     assert_eq!(vhost.ready_in(DEAD_QUEUE).await, 0);
 }
 
-/// The token of the `/{path}?token=…` link in the mail to `to` (quoted-printable undone).
+/// The token of the `/{path}?token=…` link in the mail to `to`.
 fn link_token(mails: &[String], to: &str, path: &str) -> String {
-    let marker = format!("/{path}?token=");
     mails
         .iter()
-        .map(|m| {
-            m.replace("=\r\n", "")
-                .replace("=\n", "")
-                .replace("=3D", "=")
-        })
+        .map(|m| unquoted(m))
         .filter(|m| m.lines().any(|l| l.starts_with("To: ") && l.contains(to)))
-        .find_map(|m| {
-            let at = m.find(&marker)? + marker.len();
-            Some(
-                m[at..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                    .collect(),
-            )
-        })
+        .find_map(|m| mercado_tests::smtp::link_token(&m, path))
         .unwrap_or_else(|| panic!("no {path} link mailed to {to}: {mails:#?}"))
 }

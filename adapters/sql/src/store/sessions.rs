@@ -107,23 +107,42 @@ impl<E: Executor> SqlStore<E> {
         now: OffsetDateTime,
         event: &Event,
     ) -> Result<bool, TxError<StoreError>> {
-        let st = &self.st;
-        let id = Value::Uuid(user.as_uuid());
         let mut tx = self.exec.begin().await?;
-        let set = [hash.as_str().into(), now.into(), id.clone()];
-        if tx.execute(&st.set_password_hash, &set).await? == 0 {
+        if !self
+            .set_password_in(&mut tx, user, hash, keep, now, event)
+            .await?
+        {
             tx.rollback().await?;
             return Ok(false);
         }
-        end_sessions(&mut tx, st, id, keep, now).await?;
-        self.insert_events(&mut tx, std::slice::from_ref(event))
-            .await?;
         tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Inside `tx`: sets `user`'s password hash, ends their live sessions but `keep` and
+    /// records `event`; whether the user exists (nothing else is written when not).
+    pub(super) async fn set_password_in(
+        &self,
+        tx: &mut E::Tx,
+        user: UserId,
+        hash: &PasswordHash,
+        keep: Option<SessionId>,
+        now: OffsetDateTime,
+        event: &Event,
+    ) -> Result<bool, crate::DbError> {
+        let st = &self.st;
+        let id = Value::Uuid(user.as_uuid());
+        let set = [hash.as_str().into(), now.into(), id.clone()];
+        if tx.execute(&st.set_password_hash, &set).await? == 0 {
+            return Ok(false);
+        }
+        end_sessions(tx, st, id, keep, now).await?;
+        self.insert_events(tx, std::slice::from_ref(event)).await?;
         Ok(true)
     }
 }
 
-pub(super) async fn end_sessions<T: Transaction>(
+async fn end_sessions<T: Transaction>(
     tx: &mut T,
     st: &crate::statements::Statements,
     user: Value,

@@ -7,7 +7,6 @@ use mercado_core::password::PasswordHash;
 use mercado_core::ports::OneTimeTokenRepository;
 use time::OffsetDateTime;
 
-use super::sessions::end_sessions;
 use super::users::{UserRow, user};
 use super::{SqlStore, TxError, refuse};
 use crate::{Executor, Kind, Transaction, Value};
@@ -39,23 +38,19 @@ impl<E: Executor> SqlStore<E> {
         now: OffsetDateTime,
         event: &Event,
     ) -> Result<bool, TxError<StoreError>> {
-        let st = &self.st;
         let mut tx = self.exec.begin().await?;
-        if !self
+        let done = self
             .use_token(&mut tx, token, TokenPurpose::Reset, now)
             .await?
-        {
+            && self
+                .set_password_in(&mut tx, owner, hash, None, now, event)
+                .await?;
+        if done {
+            tx.commit().await?;
+        } else {
             tx.rollback().await?;
-            return Ok(false);
         }
-        let id = Value::Uuid(owner.as_uuid());
-        let set = [hash.as_str().into(), now.into(), id.clone()];
-        tx.execute(&st.set_password_hash, &set).await?;
-        end_sessions(&mut tx, st, id, None, now).await?;
-        self.insert_events(&mut tx, std::slice::from_ref(event))
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+        Ok(done)
     }
 
     async fn verify_email_once(

@@ -118,27 +118,54 @@ pub async fn connect(url: &str, readers: u32) -> Result<SqliteExecutor, sqlx::Er
     let options = SqliteConnectOptions::from_str(url)?
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(5))
+        .busy_timeout(OPEN_BUSY_FOR)
         .foreign_keys(true);
     let pool = |max: u32| {
         SqlitePoolOptions::new()
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(30))
     };
-    let write = pool(1)
-        .connect_with(options.clone())
+    let write = open_retrying_busy(|| pool(1).connect_with(options.clone()))
         .await
         .map_err(|e| explain_open(e, options.get_filename()))?;
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let read = if in_memory {
         write.clone()
     } else {
-        pool(readers.max(1))
-            .connect_with(options.read_only(true))
-            .await?
+        let options = options.read_only(true);
+        open_retrying_busy(|| pool(readers.max(1)).connect_with(options.clone())).await?
     };
     Ok(SqlxExecutor::new(read, write))
 }
+
+/// Opens a pool, again while the file is busy. Processes opening one new file at once
+/// all switch it to WAL, which takes an exclusive lock; SQLite answers `SQLITE_BUSY` to
+/// the others at once rather than through the busy timeout (it could deadlock waiting).
+async fn open_retrying_busy<F, Fut>(open: F) -> Result<sqlx::SqlitePool, sqlx::Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<sqlx::SqlitePool, sqlx::Error>>,
+{
+    let give_up = tokio::time::Instant::now() + OPEN_BUSY_FOR;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match open().await {
+            Err(e)
+                if tokio::time::Instant::now() < give_up
+                    && e.as_database_error()
+                        .and_then(sqlx::error::DatabaseError::code)
+                        .is_some_and(|code| Sqlite::is_retryable(&code)) =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// How long opening waits out other openers, as long as a statement waits for a lock.
+const OPEN_BUSY_FOR: Duration = Duration::from_secs(5);
 
 /// SQLite's "unable to open database file" (`SQLITE_CANTOPEN`), said in the URL's terms.
 fn explain_open(error: sqlx::Error, file: &std::path::Path) -> sqlx::Error {
@@ -213,6 +240,25 @@ mod tests {
             cause.is_some_and(|c| c.to_string().contains("code: 14")),
             "{error:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn processes_opening_one_new_file_at_once_all_open_it() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("shop.db").display());
+            let opening: Vec<_> = (0..8)
+                .map(|_| {
+                    tokio::spawn({
+                        let url = url.clone();
+                        async move { connect(&url, 1).await.map(|_| ()) }
+                    })
+                })
+                .collect();
+            for opened in opening {
+                opened.await.unwrap().expect("every opener gets the file");
+            }
+        }
     }
 
     #[test]

@@ -41,13 +41,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let admin = commands
         .log_in("admin@example.com", "correct horse battery")
         .await?;
-    commands
-        .sign_up(NewUser {
-            email: Email::parse("buyer@example.com")?,
-            password: Password::parse("another fine password")?,
-            full_name: None,
-        })
-        .await?;
+    // `None`: no idempotency key to record the answer under (the HTTP server passes one).
+    let buyer = NewUser {
+        email: Email::parse("buyer@example.com")?,
+        password: Password::parse("another fine password")?,
+        full_name: None,
+    };
+    commands.sign_up(buyer, None).await?;
     let buyer = commands
         .log_in("buyer@example.com", "another fine password")
         .await?;
@@ -61,13 +61,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 price: Price::parse("4.20")?,
                 stock: Stock::new(12)?,
             },
+            None,
         )
         .await?;
     let lines = OrderLines::new(vec![NewOrderLine {
         product_id: tea.id,
         quantity: Quantity::new(3)?,
     }])?;
-    let order = commands.place_order(buyer.actor(), lines).await?;
+    let order = commands.place_order(buyer.actor(), lines, None).await?;
     let left = queries.product(tea.id).await?.stock;
 
     println!(

@@ -10,23 +10,25 @@ use time::OffsetDateTime;
 
 use crate::StoreError;
 use crate::domain::{
-    Email, Job, JobError, JobId, JobStatus, Order, OrderId, OrderLines, Page, Paged, Product,
-    ProductId, ProductPatch, ProductQuery, Session, SessionId, TokenHash, TokenId, TokenPurpose,
-    User, UserId, UserPatch,
+    Email, Job, JobError, JobId, JobStatus, KeyClaim, Order, OrderId, OrderLines, Page, Paged,
+    Product, ProductId, ProductPatch, ProductQuery, RecordedAnswer, Recording, RequestHash,
+    Session, SessionId, TokenHash, TokenId, TokenPurpose, User, UserId, UserPatch,
 };
 use crate::events::Event;
 use crate::password::PasswordHash;
 
 /// Users.
 pub trait UserRepository: Send + Sync {
-    /// Inserts a user with its events.
+    /// Inserts a user with its events, and the answer `record` gives it.
     ///
     /// # Errors
-    /// [`StoreError::Conflict`] on `uq_users_email` when the email is taken.
+    /// [`StoreError::Conflict`] on `uq_users_email` when the email is taken, on
+    /// [`PK_IDEMPOTENCY_KEYS`] when `record`'s claim was taken over (nothing changed).
     fn insert_user(
         &self,
         user: &User,
         events: &[Event],
+        record: Option<&Recording<'_, User>>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The user with this id.
@@ -88,13 +90,15 @@ pub trait UserRepository: Send + Sync {
 
 /// Products.
 pub trait ProductRepository: Send + Sync {
-    /// Inserts a product.
+    /// Inserts a product, and the answer `record` gives it.
     ///
     /// # Errors
-    /// [`StoreError`] when the store fails.
+    /// [`StoreError`] when the store fails; a conflict on [`PK_IDEMPOTENCY_KEYS`] when
+    /// `record`'s claim was taken over (nothing changed).
     fn insert_product(
         &self,
         product: &Product,
+        record: Option<&Recording<'_, Product>>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The product with this id.
@@ -186,13 +190,16 @@ pub struct PlaceOrder {
 pub trait OrderRepository: Send + Sync {
     /// In one transaction: reads the products (locking them in a fixed order), checks
     /// every line's stock, takes it, writes the order with copies of names and prices, and
-    /// records `OrderPlaced` and any `ProductStockLow`. On any error nothing changed.
+    /// records `OrderPlaced` and any `ProductStockLow`, and the answer `record` gives the
+    /// order. On any error nothing changed.
     ///
     /// # Errors
-    /// [`PlaceOrderError`].
+    /// [`PlaceOrderError`]; a conflict on [`PK_IDEMPOTENCY_KEYS`] when `record`'s claim was
+    /// taken over.
     fn place_order(
         &self,
         order: &PlaceOrder,
+        record: Option<&Recording<'_, Order>>,
     ) -> impl Future<Output = Result<Order, PlaceOrderError>> + Send;
 
     /// In one transaction: moves a pending order to cancelled (exactly one concurrent
@@ -224,6 +231,68 @@ pub trait OrderRepository: Send + Sync {
         user: Option<UserId>,
         page: Page,
     ) -> impl Future<Output = Result<Paged<Order>, StoreError>> + Send;
+}
+
+/// The constraint a change reports when the idempotency claim it was to settle is no
+/// longer its own (held past its lease and taken over by a retry).
+pub const PK_IDEMPOTENCY_KEYS: &str = "pk_idempotency_keys";
+
+/// Where an idempotency key stands for a request that presents it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyState {
+    /// The request holds the key now: it runs, and its change records its answer.
+    Claimed,
+    /// Another request holds the key or answered it.
+    Held {
+        /// What that request asked.
+        request: RequestHash,
+        /// Its answer; `None` while it runs.
+        answer: Option<RecordedAnswer>,
+    },
+}
+
+/// Idempotency keys. A key is claimed by one write whose outcome the database decides,
+/// so of concurrent requests with one key exactly one runs; its answer is written by the
+/// change itself, in the change's transaction ([`Recording`]), so a replay returns what
+/// the first request answered and no change is ever without its answer.
+pub trait IdempotencyRepository: Send + Sync {
+    /// Claims `claim.key` for `request` until `lease_until`: a key never seen, one
+    /// created before `forget_before` (forgotten), or one this same request claimed whose
+    /// lease ended by `now` (its request died before answering). Otherwise says who
+    /// holds it.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn claim_key(
+        &self,
+        claim: &KeyClaim,
+        request: &RequestHash,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        forget_before: OffsetDateTime,
+    ) -> impl Future<Output = Result<KeyState, StoreError>> + Send;
+
+    /// Settles a claim whose request changed nothing: records `answer` (a refusal that
+    /// is the request's answer, such as too little stock), or with `None` lets the key
+    /// go (the request was not answered, and may be sent again). A claim taken over
+    /// since is left alone.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn settle_key(
+        &self,
+        claim: &KeyClaim,
+        answer: Option<&RecordedAnswer>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes keys created before `before`; how many went.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn purge_keys(
+        &self,
+        before: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Shared authentication state: revoked tokens and failed logins, kept in the database so
@@ -708,6 +777,7 @@ pub trait Store:
     + AuthRepository
     + SessionRepository
     + OneTimeTokenRepository
+    + IdempotencyRepository
     + OutboxRepository
     + MailLog
     + JobRepository
@@ -724,6 +794,7 @@ impl<T> Store for T where
         + AuthRepository
         + SessionRepository
         + OneTimeTokenRepository
+        + IdempotencyRepository
         + OutboxRepository
         + MailLog
         + JobRepository

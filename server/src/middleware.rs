@@ -8,12 +8,14 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use mercado_core::domain::RequestHash;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 use poem_openapi::OperationId;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::api::IDEMPOTENCY_KEY;
 use crate::api::validation::{self, Incoming, Operations};
 use crate::auth::TokenCodec;
 use crate::metrics::Metrics;
@@ -163,11 +165,23 @@ impl<E> EdgeEndpoint<E> {
                 method: req.method(),
                 path: req.uri().path(),
                 query: req.uri().query(),
+                headers: req.headers(),
                 body,
             });
             if !faults.is_empty() {
                 return Err(Problem::validation(faults));
             }
+        }
+        // What a request with an idempotency key asked, so that the key cannot answer
+        // another: its exact bytes, read here once.
+        if req.headers().contains_key(IDEMPOTENCY_KEY) {
+            let target = req.uri().path_and_query().map_or("/", |t| t.as_str());
+            let hash = RequestHash::of(
+                req.method().as_str(),
+                target,
+                bytes.as_deref().unwrap_or_default(),
+            );
+            req.extensions_mut().insert(hash);
         }
         if let Some(bytes) = bytes {
             req.set_body(Body::from_bytes(bytes));

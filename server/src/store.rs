@@ -1,11 +1,15 @@
 //! [`AnyStore`]: the store of whichever database `DATABASE_URL` names, a variant per
 //! adapter compiled in, generated from the [`databases!`](crate::databases) table.
 
-use mercado_core::domain::{Email, Page, Paged, TokenHash, TokenPurpose, User, UserId, UserPatch};
+use mercado_core::domain::{
+    Email, KeyClaim, Page, Paged, RecordedAnswer, Recording, RequestHash, TokenHash, TokenPurpose,
+    User, UserId, UserPatch,
+};
 use mercado_core::events::Event;
 use mercado_core::password::PasswordHash;
 use mercado_core::ports::{
-    ClaimedEvent, MailLog, OneTimeTokenRepository, OutboxRepository, UserRepository,
+    ClaimedEvent, IdempotencyRepository, KeyState, MailLog, OneTimeTokenRepository,
+    OutboxRepository, UserRepository,
 };
 use mercado_core::{StoreError, ports::Claim};
 use mercado_sql::SqlStore;
@@ -120,8 +124,13 @@ impl OutboxRepository for AnyStore {
 /// Users of whichever database: what the [`mercado_core::notify::Notifier`] reads, for
 /// embedders and tests that hold an [`AnyStore`].
 impl UserRepository for AnyStore {
-    async fn insert_user(&self, user: &User, events: &[Event]) -> Result<(), StoreError> {
-        with_store!(self, s => s.insert_user(user, events).await)
+    async fn insert_user(
+        &self,
+        user: &User,
+        events: &[Event],
+        record: Option<&Recording<'_, User>>,
+    ) -> Result<(), StoreError> {
+        with_store!(self, s => s.insert_user(user, events, record).await)
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -206,6 +215,32 @@ impl OneTimeTokenRepository for AnyStore {
         event: &Event,
     ) -> Result<(), StoreError> {
         with_store!(self, s => s.replace_token(user, purpose, event).await)
+    }
+}
+
+/// Idempotency keys on whichever database: what the worker purges, and what tests claim.
+impl IdempotencyRepository for AnyStore {
+    async fn claim_key(
+        &self,
+        claim: &KeyClaim,
+        request: &RequestHash,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        forget_before: OffsetDateTime,
+    ) -> Result<KeyState, StoreError> {
+        with_store!(self, s => s.claim_key(claim, request, now, lease_until, forget_before).await)
+    }
+
+    async fn settle_key(
+        &self,
+        claim: &KeyClaim,
+        answer: Option<&RecordedAnswer>,
+    ) -> Result<(), StoreError> {
+        with_store!(self, s => s.settle_key(claim, answer).await)
+    }
+
+    async fn purge_keys(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        with_store!(self, s => s.purge_keys(before).await)
     }
 }
 

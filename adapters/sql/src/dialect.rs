@@ -365,6 +365,7 @@ const SQLITE_UNIQUE_COLUMNS: &[(&str, &str)] = &[
     ("products.id", "pk_products"),
     ("orders.id", "pk_orders"),
     ("revoked_tokens.jti", "pk_revoked_tokens"),
+    ("idempotency_keys.key_hash", "pk_idempotency_keys"),
     // A composite key is reported by its first column.
     ("sent_mails.event_id", "pk_sent_mails"),
 ];

@@ -124,6 +124,7 @@ crate::dialect::dialects!(
         (4, "0004", "jobs"),
         (5, "0005", "login_throttle"),
         (6, "0006", "sessions"),
+        (7, "0007", "idempotency_keys"),
     ]
 );
 

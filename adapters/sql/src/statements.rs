@@ -11,7 +11,7 @@ use mercado_core::domain::OrderLines;
 
 use crate::Dialect;
 use crate::store::{
-    JobErrorRow, JobRow, OrderLineRow, OutboxRow, ProductRow, SessionRow, StockRow, UserRow,
+    JobErrorRow, JobRow, KeyRow, OrderLineRow, OutboxRow, ProductRow, SessionRow, StockRow, UserRow,
 };
 
 /// Every statement, rendered for one dialect.
@@ -99,6 +99,12 @@ pub(crate) struct Statements {
     pub purge_login_windows: String,
     pub login_window_start: String,
     pub clear_login_failures: String,
+    pub insert_key: String,
+    pub take_over_key: String,
+    pub key_by_hash: String,
+    pub record_answer: String,
+    pub release_key: String,
+    pub purge_keys: String,
 }
 
 impl Statements {
@@ -109,6 +115,7 @@ impl Statements {
         let (hint, lock, paging) = (d.lock_hint(), d.lock_suffix(), d.paging());
         let (claim_hint, claim, first) = (d.claim_hint(), d.claim_suffix(), d.first_rows());
         let (users, products, jobs) = (UserRow::COLUMNS, ProductRow::COLUMNS, JobRow::COLUMNS);
+        let keys = KeyRow::COLUMNS;
         let like =
             |column: &str| format!("{column} LIKE ? ESCAPE '{}'", crate::dialect::LIKE_ESCAPE);
         let order_page = |filter: &str| {
@@ -316,6 +323,21 @@ impl Statements {
             purge_login_windows: r("DELETE FROM login_throttle WHERE window_start < ?"),
             login_window_start: r("SELECT window_start FROM login_throttle WHERE login = ?"),
             clear_login_failures: r("DELETE FROM login_throttle WHERE login = ?"),
+            insert_key: r("INSERT INTO idempotency_keys \
+                (key_hash, request_hash, claim_id, locked_until, created_at) VALUES (?, ?, ?, ?, ?)"),
+            // A forgotten key (past retention), or one this same request claimed and
+            // never answered (its lease over): the row count decides which retry has it.
+            take_over_key: r("UPDATE idempotency_keys SET request_hash = ?, claim_id = ?, \
+                locked_until = ?, created_at = ?, status = NULL, body = NULL, location = NULL \
+                WHERE key_hash = ? AND (created_at < ? \
+                    OR (status IS NULL AND locked_until <= ? AND request_hash = ?))"),
+            key_by_hash: r(&format!("SELECT {keys} FROM idempotency_keys WHERE key_hash = ?")),
+            // Only by the claim that holds the key, once.
+            record_answer: r("UPDATE idempotency_keys SET status = ?, body = ?, location = ? \
+                WHERE key_hash = ? AND claim_id = ? AND status IS NULL"),
+            release_key: r("DELETE FROM idempotency_keys \
+                WHERE key_hash = ? AND claim_id = ? AND status IS NULL"),
+            purge_keys: r("DELETE FROM idempotency_keys WHERE created_at < ?"),
         }
     }
 }
@@ -402,6 +424,12 @@ impl Statements {
             &self.purge_login_windows,
             &self.login_window_start,
             &self.clear_login_failures,
+            &self.insert_key,
+            &self.take_over_key,
+            &self.key_by_hash,
+            &self.record_answer,
+            &self.release_key,
+            &self.purge_keys,
         ];
         all.extend(self.products_for_order.iter().map(String::as_str));
         all.extend(self.insert_order_items.iter().map(String::as_str));

@@ -248,9 +248,13 @@ async function main(): Promise<void> {
   );
   expectEqual(created.response.headers.get('location'), `/api/v1/products/${product.id}`, 'createProduct: Location');
 
-  step('place an order as the user');
-  const placed = await placeOrder({ client: asUser, body: { items: [{ product_id: product.id, quantity: 2 }] } });
+  step('place an order as the user, with an idempotency key');
+  const orderKey = `order-${suffix}`;
+  const orderLines = { items: [{ product_id: product.id, quantity: 2 }] };
+  const keyed = { client: asUser, headers: { 'Idempotency-Key': orderKey }, body: orderLines };
+  const placed = await placeOrder(keyed);
   const order: Order = ok('placeOrder', placed, 201);
+  expectEqual(placed.response.headers.get('idempotent-replayed'), null, 'placeOrder: a first answer');
   expectEqual(placed.response.headers.get('location'), `/api/v1/orders/${order.id}`, 'placeOrder: Location');
   expectEqual(order.user_id, user.id, 'placeOrder: user_id');
   expectEqual(order.status, 'pending', 'placeOrder: status');
@@ -260,6 +264,12 @@ async function main(): Promise<void> {
     'placeOrder: items',
   );
   expectEqual(order.total, '25.00', 'placeOrder: total');
+
+  step('retry the order with its key, as after a lost answer: the first answer, nothing twice');
+  const retried = await placeOrder(keyed);
+  expectEqual(ok('placeOrder (retried)', retried, 201), order, 'placeOrder (retried): the same order');
+  expectEqual(retried.response.headers.get('idempotent-replayed'), 'true', 'placeOrder (retried): replayed');
+  expectEqual(retried.response.headers.get('location'), `/api/v1/orders/${order.id}`, 'placeOrder (retried): Location');
 
   step('read the order back');
   const readBack = ok('readOrder', await readOrder({ client: asUser, path: { id: order.id } }), 200);

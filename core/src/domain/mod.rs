@@ -4,6 +4,7 @@
 //! error, so code that holds one never sees an invalid value.
 
 mod email;
+mod idempotency;
 mod ids;
 mod job;
 mod money;
@@ -16,6 +17,10 @@ mod text;
 mod user;
 
 pub use email::{Email, EmailError};
+pub use idempotency::{
+    IdempotencyKey, InvalidKey, KEY_RETENTION, KeyClaim, KeyHash, MAX_KEY_CHARS, RecordedAnswer,
+    Recording, RequestHash,
+};
 pub use ids::{JobId, OrderId, ProductId, SessionId, TokenId, UserId};
 pub use job::{IMPORT_HEADER, Job, JobError, JobKind, JobStatus, is_import_header};
 pub use money::{Money, MoneyError, Price};

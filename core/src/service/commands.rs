@@ -7,17 +7,37 @@ use time::OffsetDateTime;
 use super::Context;
 use crate::StoreError;
 use crate::domain::{
-    Actor, Email, FullName, Job, JobId, JobKind, NewProduct, NewUser, Order, OrderId, OrderLines,
-    Password, Product, ProductId, ProductPatch, SecretToken, Session, SessionId, TokenId,
-    TokenPurpose, User, UserId, UserPatch,
+    Actor, Email, FullName, IdempotencyKey, Job, JobId, JobKind, KEY_RETENTION, KeyClaim,
+    NewProduct, NewUser, Order, OrderId, OrderLines, Password, Product, ProductId, ProductPatch,
+    RecordedAnswer, Recording, RequestHash, SecretToken, Session, SessionId, TokenId, TokenPurpose,
+    User, UserId, UserPatch,
 };
 use crate::events::{DomainEvent, Event};
 use crate::password::Verification;
-use crate::ports::{Admission, CancelOrderError, PlaceOrder, PlaceOrderError, Rotation, Store};
+use crate::ports::{
+    Admission, CancelOrderError, KeyState, PlaceOrder, PlaceOrderError, Rotation, Store,
+};
 use sha2::Digest as _;
 
 /// The unique constraint on users' emails, the same name in every dialect.
 pub const UQ_USERS_EMAIL: &str = "uq_users_email";
+
+/// How long a running request holds its idempotency key before a retry may take it over
+/// (the request died before it answered): longer than any request runs.
+const KEY_LEASE: time::Duration = time::Duration::seconds(60);
+
+/// What to do with a request that carries an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyedRequest {
+    /// Run it, recording its answer under this claim.
+    Run(KeyClaim),
+    /// It was answered: send this again.
+    Replay(RecordedAnswer),
+    /// The first request with this key still runs.
+    Running,
+    /// The key was used for a different request.
+    Mismatch,
+}
 
 /// Why a sign-up failed.
 #[derive(Debug, thiserror::Error)]
@@ -275,11 +295,20 @@ impl<S: Store> Commands<S> {
     /// # Errors
     /// [`SignUpError::EmailTaken`] when the email is registered, even under a concurrent
     /// sign-up with the same email.
-    pub async fn sign_up(&self, new: NewUser) -> Result<User, SignUpError> {
-        self.create_user(new, false).await
+    pub async fn sign_up(
+        &self,
+        new: NewUser,
+        record: Option<&Recording<'_, User>>,
+    ) -> Result<User, SignUpError> {
+        self.create_user(new, false, record).await
     }
 
-    async fn create_user(&self, new: NewUser, is_superuser: bool) -> Result<User, SignUpError> {
+    async fn create_user(
+        &self,
+        new: NewUser,
+        is_superuser: bool,
+        record: Option<&Recording<'_, User>>,
+    ) -> Result<User, SignUpError> {
         let now = self.now();
         let user = User {
             id: UserId::generate(),
@@ -294,7 +323,7 @@ impl<S: Store> Commands<S> {
             updated_at: now,
         };
         let event = Event::new(DomainEvent::user_created(user.id, &user.email), now);
-        match self.ctx.store.insert_user(&user, &[event]).await {
+        match self.ctx.store.insert_user(&user, &[event], record).await {
             Ok(()) => Ok(user),
             Err(e) if e.is_conflict_on(UQ_USERS_EMAIL) => Err(SignUpError::EmailTaken),
             Err(e) => Err(e.into()),
@@ -319,7 +348,7 @@ impl<S: Store> Commands<S> {
             password,
             full_name: None,
         };
-        match self.create_user(new, true).await {
+        match self.create_user(new, true, None).await {
             Ok(_) => Ok(true),
             Err(SignUpError::EmailTaken) => Ok(false),
             Err(SignUpError::Store(e)) => Err(e),
@@ -637,10 +666,11 @@ impl<S: Store> Commands<S> {
         &self,
         actor: Actor,
         new: NewProduct,
+        record: Option<&Recording<'_, Product>>,
     ) -> Result<Product, CreateProductError> {
         actor.require_superuser()?;
         let product = Product::create(new, self.now());
-        self.ctx.store.insert_product(&product).await?;
+        self.ctx.store.insert_product(&product, record).await?;
         Ok(product)
     }
 
@@ -733,6 +763,7 @@ impl<S: Store> Commands<S> {
         &self,
         actor: Actor,
         lines: OrderLines,
+        record: Option<&Recording<'_, Order>>,
     ) -> Result<Order, PlaceOrderCommandError> {
         if self.ctx.config.require_verified_email && !actor.email_verified() {
             return Err(PlaceOrderCommandError::EmailUnverified);
@@ -744,7 +775,53 @@ impl<S: Store> Commands<S> {
             now: self.now(),
             low_stock_threshold: self.ctx.config.low_stock_threshold,
         };
-        Ok(self.ctx.store.place_order(&order).await?)
+        Ok(self.ctx.store.place_order(&order, record).await?)
+    }
+
+    /// Claims an idempotency key for a request of `caller` (`None`: anonymous, as a
+    /// sign-up), or says why it is not to run: answered before, still running, or used
+    /// for another request. A key older than [`KEY_RETENTION`] is forgotten.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    pub async fn claim_key(
+        &self,
+        caller: Option<UserId>,
+        key: &IdempotencyKey,
+        request: &RequestHash,
+    ) -> Result<KeyedRequest, StoreError> {
+        let now = self.now();
+        let claim = KeyClaim {
+            key: key.hash_for(caller),
+            id: uuid::Uuid::now_v7(),
+        };
+        let state = self
+            .ctx
+            .store
+            .claim_key(&claim, request, now, now + KEY_LEASE, now - KEY_RETENTION)
+            .await?;
+        Ok(match state {
+            KeyState::Claimed => KeyedRequest::Run(claim),
+            KeyState::Held { request: held, .. } if held != *request => KeyedRequest::Mismatch,
+            KeyState::Held {
+                answer: Some(answer),
+                ..
+            } => KeyedRequest::Replay(answer),
+            KeyState::Held { answer: None, .. } => KeyedRequest::Running,
+        })
+    }
+
+    /// Settles a claim whose request changed nothing: records its answer (a refusal
+    /// that a retry must get again), or with `None` frees the key for a retry.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    pub async fn settle_key(
+        &self,
+        claim: &KeyClaim,
+        answer: Option<&RecordedAnswer>,
+    ) -> Result<(), StoreError> {
+        self.ctx.store.settle_key(claim, answer).await
     }
 
     /// Cancels a pending order of the caller's (or anyone's, for a superuser) and gives

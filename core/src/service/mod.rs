@@ -11,9 +11,9 @@ use time::Duration;
 
 pub use commands::{
     ChangeOwnProfile, Commands, CreateProductError, DeleteProductError, EndSessionError,
-    ImportError, LogInError, LogoutError, OneTimeTokenError, PlaceOrderCommandError, RecoveryError,
-    RefreshError, RequestVerificationError, SessionGrant, SignUpError, UpdateOwnProfileError,
-    UpdateProductError, UpdateUserError,
+    ImportError, KeyedRequest, LogInError, LogoutError, OneTimeTokenError, PlaceOrderCommandError,
+    RecoveryError, RefreshError, RequestVerificationError, SessionGrant, SignUpError,
+    UpdateOwnProfileError, UpdateProductError, UpdateUserError,
 };
 pub use queries::{AccessError, Queries, ResolveActorError};
 

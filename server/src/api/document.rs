@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 /// [`problem_statuses`]), by operation id.
 const EXTRA_STATUSES: &[(&str, &[u16])] = &[
     ("login", &[401, 403, 429]),
+    // 409 also while a request with the same Idempotency-Key runs.
     ("signUp", &[409]),
+    ("createProduct", &[409]),
     ("placeOrder", &[409]),
     ("cancelOrder", &[409]),
     ("recoverPassword", &[429]),
@@ -60,6 +62,9 @@ pub fn complete(spec: &str) -> String {
                 !is_problem(response) || status.parse().is_ok_and(|s| statuses.contains(&s))
             });
             responses.values_mut().for_each(bare_media_types);
+            if takes_idempotency_key(op) {
+                say_replayed(op);
+            }
         }
         if let Some(body) = op.get_mut("requestBody") {
             bare_media_types(body);
@@ -99,6 +104,36 @@ pub fn complete(spec: &str) -> String {
         }
     }
     serde_json::to_string(&doc).expect("a JSON value serialises")
+}
+
+/// Whether an operation takes the `Idempotency-Key` header.
+fn takes_idempotency_key(op: &Map<String, Value>) -> bool {
+    op.get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p["in"] == "header" && p["name"] == super::IDEMPOTENCY_KEY)
+        })
+}
+
+/// Every answer of an operation that takes a key can be a replay, which says so.
+fn say_replayed(op: &mut Map<String, Value>) {
+    let responses = op.get_mut("responses").and_then(Value::as_object_mut);
+    for response in responses.into_iter().flat_map(|r| r.values_mut()) {
+        let header = serde_json::json!({
+            "description": "`true` when this is the recorded answer of an earlier request \
+                with the same Idempotency-Key, sent again; nothing was done twice.",
+            "schema": {"type": "boolean"},
+        });
+        if let Some(response) = response.as_object_mut() {
+            let headers = response
+                .entry("headers")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(headers) = headers.as_object_mut() {
+                headers.insert(super::IDEMPOTENT_REPLAYED.to_owned(), header);
+            }
+        }
+    }
 }
 
 /// The problem statuses an operation can answer, from its shape: 503 wherever the

@@ -8,10 +8,14 @@
 use std::borrow::Cow;
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::types::{
+    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
+};
 use serde_json::Value;
 
-use mercado_core::domain::{Description, FullName, ProductName, TextError};
+use mercado_core::domain::{
+    Description, FullName, IdempotencyKey, InvalidKey, MAX_KEY_CHARS, ProductName, TextError,
+};
 
 /// A price as [`Price::parse`](mercado_core::domain::Price::parse) reads it.
 const PRICE: &str = "^[0-9]{1,8}(\\.[0-9]{1,2})?$";
@@ -21,6 +25,7 @@ pub fn pattern_message(pattern: &str) -> Option<String> {
     let message = match pattern {
         _ if pattern == ProductName::PATTERN => TextError::Control.to_string(),
         _ if pattern == Description::PATTERN => TextError::ControlBesidesLineBreaks.to_string(),
+        _ if pattern == IdempotencyKey::PATTERN => InvalidKey.to_string(),
         PRICE => "must be a decimal string from 0.00 to 99999999.99 with at most two fraction \
                   digits, e.g. \"19.99\""
             .to_owned(),
@@ -66,6 +71,13 @@ macro_rules! string_field {
         impl ToJSON for $name {
             fn to_json(&self) -> Option<Value> {
                 Some(Value::String(self.0.clone()))
+            }
+        }
+
+        // For a field sent as a header.
+        impl ParseFromParameter for $name {
+            fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+                Ok(Self(value.to_owned()))
             }
         }
 
@@ -117,6 +129,17 @@ string_field!(
     }
 );
 
+string_field!(
+    /// A key that makes a retry of this request safe: sent again with the same key (1 to
+    /// 255 printable ASCII characters) within 24 hours, the request gets the first answer
+    /// again, with `Idempotent-Replayed: true`, and changes nothing.
+    IdempotencyKeyField {
+        min_length: Some(1),
+        max_length: Some(MAX_KEY_CHARS),
+        pattern: Some(IdempotencyKey::PATTERN.into()),
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use mercado_core::domain::SearchText;
@@ -141,6 +164,21 @@ mod tests {
                 Description::parse(&text).is_ok(),
                 "{c:?}"
             );
+        }
+        let key = Regex::new(IdempotencyKey::PATTERN).unwrap();
+        for c in (0..0x3000).filter_map(char::from_u32) {
+            for text in [
+                format!("a{c}b"),
+                format!("{c}b"),
+                format!("a{c}"),
+                c.to_string(),
+            ] {
+                assert_eq!(
+                    key.is_match(&text),
+                    IdempotencyKey::parse(&text).is_ok(),
+                    "{text:?}"
+                );
+            }
         }
         assert_eq!(FullName::PATTERN, ProductName::PATTERN);
         assert_eq!(SearchText::PATTERN, ProductName::PATTERN);

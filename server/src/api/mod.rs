@@ -8,6 +8,7 @@ mod account;
 pub mod document;
 mod fields;
 mod health;
+mod idempotency;
 mod jobs;
 mod login;
 mod model;
@@ -26,6 +27,7 @@ use mercado_core::service::{Commands, Queries};
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{OpenApi, OpenApiService, Tags};
 
+pub use self::idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 use crate::auth::{BearerAuth, TokenCodec};
 use crate::problem::{FieldError, Problem};
 

@@ -2,13 +2,16 @@
 
 use std::sync::Arc;
 
-use mercado_core::domain::{NewOrderLine, OrderId, OrderLines, ProductId, Quantity, UserId};
+use mercado_core::domain::{NewOrderLine, Order, OrderId, OrderLines, ProductId, Quantity, UserId};
 use mercado_core::ports::Store;
-use poem_openapi::param::{Path, Query};
+use poem::Request;
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
+use super::fields::IdempotencyKeyField;
+use super::idempotency::{self, Begun, CreatedResource, Keyed};
 use super::model::{OrderOut, OrderPage};
 use super::{ApiTags, State, default_limit, field_error, page};
 use crate::auth::BearerAuth;
@@ -34,6 +37,14 @@ struct OrderItemIn {
     quantity: i64,
 }
 
+impl CreatedResource for Order {
+    type Out = OrderOut;
+
+    fn location(&self) -> String {
+        format!("/api/v1/orders/{}", self.id)
+    }
+}
+
 #[derive(ApiResponse)]
 enum Created {
     /// Placed; the stock is taken.
@@ -51,7 +62,9 @@ impl<S: Store> OrdersApi<S> {
         &self,
         auth: BearerAuth,
         body: Json<PlaceOrderIn>,
-    ) -> Result<Created, Problem> {
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKeyField>>,
+        req: &Request,
+    ) -> Result<Keyed<Created>, Problem> {
         let actor = self.0.user(&auth).await?.actor();
         let mut lines = Vec::with_capacity(body.items.len());
         let mut errors = Vec::new();
@@ -68,9 +81,25 @@ impl<S: Store> OrdersApi<S> {
             return Err(Problem::validation(errors));
         }
         let lines = OrderLines::new(lines).map_err(|e| Problem::invalid("items", e))?;
-        let order = self.0.commands.place_order(actor, lines).await?;
-        let location = format!("/api/v1/orders/{}", order.id);
-        Ok(Created::Order(Json(order.into()), location))
+        let key = key.0.as_ref().map(|k| k.0.as_str());
+        let claim = match idempotency::begin(&self.0, Some(actor.user_id()), key, req).await? {
+            Begun::Run(claim) => claim,
+            Begun::Done(answer) => return Ok(answer),
+        };
+        let placed = self
+            .0
+            .commands
+            .place_order(
+                actor,
+                lines,
+                idempotency::recording(claim.as_ref()).as_ref(),
+            )
+            .await;
+        idempotency::finish(&self.0, claim, placed, |order| {
+            let location = order.location();
+            Created::Order(Json(order.into()), location)
+        })
+        .await
     }
 
     /// The caller's orders, newest first. A superuser sees everyone's; `user_id` filters.

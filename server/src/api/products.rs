@@ -3,17 +3,19 @@
 use std::sync::Arc;
 
 use mercado_core::domain::{
-    Description, NewProduct, Price, ProductId, ProductName, ProductPatch, ProductQuery, SearchText,
-    Stock,
+    Description, NewProduct, Price, Product, ProductId, ProductName, ProductPatch, ProductQuery,
+    SearchText, Stock,
 };
 use mercado_core::ports::Store;
-use poem_openapi::param::{Path, Query};
+use poem::Request;
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::fields::{DescriptionField, PriceField, ProductNameField};
+use super::fields::{DescriptionField, IdempotencyKeyField, PriceField, ProductNameField};
+use super::idempotency::{self, Begun, CreatedResource, Keyed};
 use super::model::{ProductOut, ProductPage};
 use super::{ApiTags, State, clearable, default_limit, page, parse_fields, settable};
 use crate::auth::BearerAuth;
@@ -43,6 +45,14 @@ struct UpdateProductIn {
     /// Units in stock.
     #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
     stock: MaybeUndefined<i64>,
+}
+
+impl CreatedResource for Product {
+    type Out = ProductOut;
+
+    fn location(&self) -> String {
+        format!("/api/v1/products/{}", self.id)
+    }
 }
 
 #[derive(ApiResponse)]
@@ -126,7 +136,9 @@ impl<S: Store> ProductsApi<S> {
         &self,
         auth: BearerAuth,
         body: Json<CreateProductIn>,
-    ) -> Result<Created, Problem> {
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKeyField>>,
+        req: &Request,
+    ) -> Result<Keyed<Created>, Problem> {
         let actor = self.0.user(&auth).await?.actor();
         actor.require_superuser()?;
         parse_fields! {
@@ -135,21 +147,27 @@ impl<S: Store> ProductsApi<S> {
             price = "price" => Price::parse(&body.price.0),
             stock = "stock" => Stock::new(body.stock),
         }
-        let product = self
+        let key = key.0.as_ref().map(|k| k.0.as_str());
+        let claim = match idempotency::begin(&self.0, Some(actor.user_id()), key, req).await? {
+            Begun::Run(claim) => claim,
+            Begun::Done(answer) => return Ok(answer),
+        };
+        let new = NewProduct {
+            name,
+            description,
+            price,
+            stock,
+        };
+        let created = self
             .0
             .commands
-            .create_product(
-                actor,
-                NewProduct {
-                    name,
-                    description,
-                    price,
-                    stock,
-                },
-            )
-            .await?;
-        let location = format!("/api/v1/products/{}", product.id);
-        Ok(Created::Product(Json(product.into()), location))
+            .create_product(actor, new, idempotency::recording(claim.as_ref()).as_ref())
+            .await;
+        idempotency::finish(&self.0, claim, created, |product| {
+            let location = product.location();
+            Created::Product(Json(product.into()), location)
+        })
+        .await
     }
 
     /// Changes any subset of a product's fields. Superusers only.

@@ -2,16 +2,20 @@
 
 use std::sync::Arc;
 
-use mercado_core::domain::{Email, FullName, NewUser, Password, UserId, UserPatch};
+use mercado_core::domain::{Email, FullName, NewUser, Password, User, UserId, UserPatch};
 use mercado_core::ports::Store;
 use mercado_core::service::ChangeOwnProfile;
-use poem_openapi::param::{Path, Query};
+use poem::Request;
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::fields::{CurrentPasswordField, EmailField, FullNameField, PasswordField};
+use super::fields::{
+    CurrentPasswordField, EmailField, FullNameField, IdempotencyKeyField, PasswordField,
+};
+use super::idempotency::{self, Begun, CreatedResource, Keyed};
 use super::model::{UserOut, UserPage};
 use super::{ApiTags, State, clearable, default_limit, page, parse_fields, settable};
 use crate::auth::BearerAuth;
@@ -46,6 +50,14 @@ struct UpdateUserIn {
     is_superuser: MaybeUndefined<bool>,
 }
 
+impl CreatedResource for User {
+    type Out = UserOut;
+
+    fn location(&self) -> String {
+        format!("/api/v1/users/{}", self.id)
+    }
+}
+
 #[derive(ApiResponse)]
 enum Created {
     /// Signed up.
@@ -57,23 +69,38 @@ enum Created {
 impl<S: Store> UsersApi<S> {
     /// Signs up. 409 when the email is taken.
     #[oai(path = "/api/v1/users", method = "post", operation_id = "signUp")]
-    async fn sign_up(&self, body: Json<SignUpIn>) -> Result<Created, Problem> {
+    async fn sign_up(
+        &self,
+        body: Json<SignUpIn>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKeyField>>,
+        req: &Request,
+    ) -> Result<Keyed<Created>, Problem> {
         parse_fields! {
             email = "email" => Email::parse(&body.email.0),
             password = "password" => Password::parse(&body.password.0),
             full_name = "full_name" => body.full_name.value().map(|n| FullName::parse(&n.0)).transpose(),
         }
-        let user = self
+        // A sign-up has no caller yet: its key stands alone.
+        let key = key.0.as_ref().map(|k| k.0.as_str());
+        let claim = match idempotency::begin(&self.0, None, key, req).await? {
+            Begun::Run(claim) => claim,
+            Begun::Done(answer) => return Ok(answer),
+        };
+        let new = NewUser {
+            email,
+            password,
+            full_name,
+        };
+        let signed_up = self
             .0
             .commands
-            .sign_up(NewUser {
-                email,
-                password,
-                full_name,
-            })
-            .await?;
-        let location = format!("/api/v1/users/{}", user.id);
-        Ok(Created::User(Json(user.into()), location))
+            .sign_up(new, idempotency::recording(claim.as_ref()).as_ref())
+            .await;
+        idempotency::finish(&self.0, claim, signed_up, |user| {
+            let location = user.location();
+            Created::User(Json(user.into()), location)
+        })
+        .await
     }
 
     /// The caller's own account.

@@ -1,5 +1,5 @@
 //! Every request checked against the published OpenAPI document before an operation runs:
-//! path and query parameters, JSON bodies and form bodies, each fault named by the input's
+//! path, query and header parameters, JSON bodies and form bodies, each fault named by the input's
 //! own path (`price`, `items[0].quantity`, `limit`, `id`) in plain words.
 //!
 //! poem-openapi's extractors stop at the first fault and describe it in their own terms
@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use mercado_core::domain::Email;
-use poem::http::Method;
+use poem::http::{HeaderMap, Method};
 use regex::Regex;
 use serde_json::{Map, Value};
 
@@ -59,9 +59,17 @@ struct Operation {
 #[derive(Debug)]
 struct Parameter {
     name: String,
-    in_path: bool,
+    place: Place,
     required: bool,
     schema: Value,
+}
+
+/// Where a parameter is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Path,
+    Query,
+    Header,
 }
 
 /// A request as the checks need it.
@@ -73,6 +81,8 @@ pub struct Incoming<'a> {
     pub path: &'a str,
     /// Its query string, if any.
     pub query: Option<&'a str>,
+    /// Its headers.
+    pub headers: &'a HeaderMap,
     /// Its body; `None` when it has none (or an empty one).
     pub body: Option<Body<'a>>,
 }
@@ -175,19 +185,26 @@ impl Operations {
             .query
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
-        for param in op.parameters.iter().filter(|p| p.in_path) {
-            let value = values
-                .iter()
-                .find(|(name, _)| *name == param.name)
-                .map(|(_, v)| v.as_str());
-            self.text(param, value, &mut faults);
-        }
-        for param in op.parameters.iter().filter(|p| !p.in_path) {
-            let value = query
-                .iter()
-                .find(|(name, _)| *name == param.name)
-                .map(|(_, v)| v.as_str());
-            self.text(param, value, &mut faults);
+        for place in [Place::Path, Place::Query, Place::Header] {
+            for param in op.parameters.iter().filter(|p| p.place == place) {
+                let value = match place {
+                    Place::Path => values
+                        .iter()
+                        .find(|(name, _)| *name == param.name)
+                        .map(|(_, v)| v.as_str()),
+                    Place::Query => query
+                        .iter()
+                        .find(|(name, _)| *name == param.name)
+                        .map(|(_, v)| v.as_str()),
+                    // A value that is not visible ASCII is refused by the schema's own
+                    // words, as its replacement character cannot match.
+                    Place::Header => request
+                        .headers
+                        .get(param.name.as_str())
+                        .map(|v| v.to_str().unwrap_or("\u{fffd}")),
+                };
+                self.text(param, value, &mut faults);
+            }
         }
         match (&request.body, &op.json_body, &op.form_body) {
             (Some(Body::Json(value)), Some(schema), _) => {
@@ -467,15 +484,16 @@ impl Operation {
             .into_iter()
             .flatten()
             .filter_map(|p| {
-                let in_path = match p["in"].as_str()? {
-                    "path" => true,
-                    "query" => false,
+                let place = match p["in"].as_str()? {
+                    "path" => Place::Path,
+                    "query" => Place::Query,
+                    "header" => Place::Header,
                     _ => return None,
                 };
                 Some(Parameter {
                     name: p["name"].as_str()?.to_owned(),
-                    in_path,
-                    required: p["required"].as_bool().unwrap_or(in_path),
+                    place,
+                    required: p["required"].as_bool().unwrap_or(place == Place::Path),
                     schema: p["schema"].clone(),
                 })
             })
@@ -630,7 +648,10 @@ mod tests {
                 "/login": {"post": {"requestBody": {"required": true, "content": {
                     "application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/Form"}}}}}},
                 "/things": {"post": {
-                    "parameters": [{"in": "query", "name": "n", "schema": {"type": "integer", "minimum": 1.0}}],
+                    "parameters": [
+                        {"in": "query", "name": "n", "schema": {"type": "integer", "minimum": 1.0}},
+                        {"in": "header", "name": "Key", "schema": {"type": "string", "maxLength": 3, "pattern": "^[a-z]+$"}}
+                    ],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}}
                 }}
             },
@@ -655,11 +676,23 @@ mod tests {
         query: Option<&str>,
         body: Option<Body<'_>>,
     ) -> Vec<(String, String)> {
+        check_with(method, path, query, &HeaderMap::new(), body)
+    }
+
+    #[allow(clippy::needless_pass_by_value)]
+    fn check_with(
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: Option<Body<'_>>,
+    ) -> Vec<(String, String)> {
         operations()
             .check(&Incoming {
                 method: &method,
                 path,
                 query,
+                headers,
                 body,
             })
             .into_iter()
@@ -772,6 +805,34 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn header_parameters_are_checked_by_their_name_in_any_case() {
+        let body = json!({"tags": []});
+        let with_key = |value: &[u8]| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "key",
+                poem::http::HeaderValue::from_bytes(value).expect("a header value"),
+            );
+            check_with(
+                Method::POST,
+                "/things",
+                None,
+                &headers,
+                Some(Body::Json(&body)),
+            )
+        };
+        assert_eq!(with_key(b"abc"), pairs(&[]));
+        assert_eq!(
+            with_key(b"abcd"),
+            pairs(&[("Key", "must be at most 3 characters long")])
+        );
+        // Bytes that are not visible ASCII never match a pattern.
+        assert_eq!(with_key(b"\xe9"), pairs(&[("Key", "must match ^[a-z]+$")]));
+        let none = check(Method::POST, "/things", None, Some(Body::Json(&body)));
+        assert_eq!(none, pairs(&[]));
     }
 
     #[test]

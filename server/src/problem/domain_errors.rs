@@ -2,7 +2,7 @@
 //! outcomes to statuses.
 
 use mercado_core::StoreError;
-use mercado_core::ports::{CancelOrderError, PlaceOrderError};
+use mercado_core::ports::{CancelOrderError, PK_IDEMPOTENCY_KEYS, PlaceOrderError};
 use mercado_core::service::{
     AccessError, CreateProductError, EndSessionError, LogInError, LogoutError, OneTimeTokenError,
     PlaceOrderCommandError, RecoveryError, RefreshError, RequestVerificationError,
@@ -23,6 +23,10 @@ impl From<StoreError> for Problem {
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
                 Self::unavailable()
+            }
+            // The change's idempotency claim was taken over by a retry: it changed nothing.
+            StoreError::Conflict { constraint } if constraint == PK_IDEMPOTENCY_KEYS => {
+                Self::key_in_use()
             }
             StoreError::Conflict { constraint } => {
                 Self::conflict("conflict", format!("constraint {constraint} violated"))
@@ -59,7 +63,7 @@ impl From<SignUpError> for Problem {
     fn from(e: SignUpError) -> Self {
         match e {
             SignUpError::EmailTaken => {
-                Self::conflict("email-taken", "a user with this email already exists")
+                Self::conflict("email-taken", "a user with this email already exists").answering()
             }
             SignUpError::Store(e) => e.into(),
         }
@@ -210,12 +214,14 @@ impl From<PlaceOrderError> for Problem {
     fn from(e: PlaceOrderError) -> Self {
         match e {
             PlaceOrderError::UnknownProduct(id) => {
+                // A 422, like any refused input: the key is freed for a corrected request.
                 Self::invalid("items", format!("product {id} does not exist"))
             }
             PlaceOrderError::InsufficientStock(id) => Self::conflict(
                 "insufficient-stock",
                 format!("not enough stock for product {id}"),
-            ),
+            )
+            .answering(),
             PlaceOrderError::Store(e) => e.into(),
         }
     }

@@ -11,6 +11,7 @@ mod poem_errors;
 
 use std::fmt;
 
+use mercado_core::domain::RecordedAnswer;
 use poem::error::ResponseError;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{IntoResponse, Response};
@@ -23,6 +24,9 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// `Retry-After` of a 503: long enough for a restarted database to take connections.
 const RETRY_UNAVAILABLE_SECS: u64 = 2;
+
+/// `Retry-After` of a 409 for an idempotency key in use: requests take milliseconds.
+const RETRY_KEY_IN_USE_SECS: u64 = 1;
 
 /// One invalid field of a request.
 #[derive(Debug, Clone, Object, serde::Serialize)]
@@ -62,6 +66,10 @@ pub struct Problem {
     // Boxed so that `Result<T, Problem>` stays small on the happy path.
     body: Box<ProblemBody>,
     retry_after: Option<u64>,
+    // Whether this is the operation's own answer, decided where its change would have
+    // been made (too little stock, an email taken): a retry with the same idempotency
+    // key gets it again. Other problems (invalid input, a database away) free the key.
+    answers: bool,
 }
 
 impl Problem {
@@ -77,7 +85,42 @@ impl Problem {
                 errors: None,
             }),
             retry_after: None,
+            answers: false,
         }
+    }
+
+    /// This problem, marked as the operation's answer: recorded under an idempotency key.
+    #[must_use]
+    pub fn answering(mut self) -> Self {
+        self.answers = true;
+        self
+    }
+
+    /// Whether a retry with the same idempotency key is to get this problem again.
+    pub fn answers(&self) -> bool {
+        self.answers
+    }
+
+    /// This problem as an idempotency key records it, and as it is sent.
+    ///
+    /// # Panics
+    /// Never: a problem body is plain strings and numbers.
+    pub fn recorded(&self) -> RecordedAnswer {
+        RecordedAnswer {
+            status: self.status.as_u16(),
+            body: serde_json::to_string(&self.body).expect("a problem always serialises"),
+            location: None,
+        }
+    }
+
+    /// 409 with `Retry-After`: the first request with this idempotency key still runs.
+    pub fn key_in_use() -> Self {
+        let mut problem = Self::conflict(
+            "idempotency-key-in-use",
+            "a request with this Idempotency-Key is still being processed; retry later",
+        );
+        problem.retry_after = Some(RETRY_KEY_IN_USE_SECS);
+        problem
     }
 
     /// 400: the request is not well-formed.
@@ -204,11 +247,10 @@ impl ResponseError for Problem {
     }
 
     fn as_response(&self) -> Response {
-        let body = serde_json::to_vec(&self.body).expect("a problem always serialises");
         let mut response = Response::builder()
             .status(self.status)
             .content_type(PROBLEM_JSON)
-            .body(body);
+            .body(self.recorded().body);
         let headers = response.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -129,10 +129,36 @@ async fn the_openapi_document_is_complete_enough_to_generate_clients(backend: Ba
             assert_eq!(documents("422"), takes_input, "{method} {path}: 422");
             assert_eq!(
                 documents("409"),
-                ["signUp", "placeOrder", "cancelOrder", "requestVerification"]
-                    .contains(&op["operationId"].as_str().unwrap()),
+                [
+                    "signUp",
+                    "createProduct",
+                    "placeOrder",
+                    "cancelOrder",
+                    "requestVerification"
+                ]
+                .contains(&op["operationId"].as_str().unwrap()),
                 "{method} {path}: 409"
             );
+            // The operations that create take a key, and each answer may be a replay.
+            let keyed = ["signUp", "createProduct", "placeOrder"]
+                .contains(&op["operationId"].as_str().unwrap());
+            let key = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["name"] == "Idempotency-Key");
+            assert_eq!(key.is_some(), keyed, "{method} {path}: Idempotency-Key");
+            if let Some(key) = key {
+                assert_eq!(key["in"], "header");
+                assert_eq!(
+                    key["schema"],
+                    json!({"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]([ -~]*[!-~])?$"}),
+                );
+                for (status, response) in responses {
+                    let replayed = &response["headers"]["Idempotent-Replayed"];
+                    assert_eq!(replayed["schema"]["type"], "boolean", "{path} {status}");
+                }
+            }
             assert!(!documents("500") && !documents("405"), "{method} {path}");
             for (status, response) in responses {
                 for media in response["content"]

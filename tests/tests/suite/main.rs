@@ -9,6 +9,7 @@ mod account;
 mod api;
 mod broker;
 mod concurrency;
+mod idempotency;
 mod jobs;
 mod mail;
 mod metrics;

@@ -94,7 +94,7 @@ impl<E: Executor> Mercado<E> {
                 price: Price::parse("2.50").unwrap(),
                 stock: Stock::new(stock).unwrap(),
             };
-            let product = self.commands.create_product(self.admin, new).await;
+            let product = self.commands.create_product(self.admin, new, None).await;
             ids.push(product.expect("product created").id);
         }
         ids
@@ -103,7 +103,7 @@ impl<E: Executor> Mercado<E> {
     /// Places an order for `actor` of one unit of each product, through the service.
     async fn order(&self, actor: Actor, products: &[ProductId]) -> Order {
         self.commands
-            .place_order(actor, lines(products))
+            .place_order(actor, lines(products), None)
             .await
             .expect("order placed")
     }
@@ -129,7 +129,11 @@ async fn sign_up<S: mercado_core::ports::Store>(
             password: secret,
             full_name: None,
         };
-        commands.sign_up(new).await.expect("signed up").actor()
+        commands
+            .sign_up(new, None)
+            .await
+            .expect("signed up")
+            .actor()
     }
 }
 
@@ -393,7 +397,7 @@ async fn order_placing<E: Executor>(exec: E) {
     let (refused, tally) = m
         .measure(
             "place order, refused for stock",
-            m.commands.place_order(customer, too_many(scarce[0])),
+            m.commands.place_order(customer, too_many(scarce[0]), None),
         )
         .await;
     assert!(refused.is_err(), "{refused:?}");

@@ -456,7 +456,7 @@ async fn session_purge<E: Executor>(exec: E) {
         created_at: now,
         updated_at: now,
     };
-    store.insert_user(&user, &[]).await.unwrap();
+    store.insert_user(&user, &[], None).await.unwrap();
     let store = &store;
     let open = |ttl: Duration| async move {
         let session = Session::open(user.id, Some("purge"), now, ttl);

@@ -52,6 +52,7 @@ macro_rules! columns {
 
 mod auth;
 mod health;
+mod idempotency;
 mod jobs;
 mod orders;
 mod outbox;
@@ -60,6 +61,7 @@ mod sessions;
 mod tokens;
 mod users;
 
+pub(crate) use self::idempotency::KeyRow;
 pub(crate) use self::jobs::{JobErrorRow, JobRow};
 pub(crate) use self::orders::{OrderLineRow, StockRow};
 pub(crate) use self::outbox::OutboxRow;

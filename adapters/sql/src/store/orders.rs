@@ -3,17 +3,22 @@
 use mercado_core::StoreError;
 use mercado_core::domain::{
     Money, Order, OrderId, OrderLine, OrderStatus, Page, Paged, ProductId, ProductName, Quantity,
-    UserId,
+    Recording, UserId,
 };
 use mercado_core::events::{DomainEvent, Event};
 use mercado_core::ports::{CancelOrderError, OrderRepository, PlaceOrder, PlaceOrderError};
 use time::OffsetDateTime;
 
+use super::idempotency::key_taken_over;
 use super::{SqlStore, TxError, corrupt, money, refuse};
 use crate::{Executor, Kind, Row, Transaction, Value};
 
 impl<E: Executor> SqlStore<E> {
-    async fn place_once(&self, order: &PlaceOrder) -> Result<Order, TxError<PlaceOrderError>> {
+    async fn place_once(
+        &self,
+        order: &PlaceOrder,
+        record: Option<&Recording<'_, Order>>,
+    ) -> Result<Order, TxError<PlaceOrderError>> {
         let st = &self.st;
         let lines = order.lines.as_slice();
         let mut ids: Vec<ProductId> = lines.iter().map(|l| l.product_id).collect();
@@ -105,6 +110,9 @@ impl<E: Executor> SqlStore<E> {
             .await?;
         events.insert(0, Event::new(DomainEvent::order_placed(&placed), order.now));
         self.insert_events(&mut tx, &events).await?;
+        if !self.record_in(&mut tx, record, &placed).await? {
+            return refuse(tx, key_taken_over().into()).await;
+        }
         tx.commit().await?;
         Ok(placed)
     }
@@ -165,8 +173,12 @@ impl<E: Executor> SqlStore<E> {
 }
 
 impl<E: Executor> OrderRepository for SqlStore<E> {
-    async fn place_order(&self, order: &PlaceOrder) -> Result<Order, PlaceOrderError> {
-        self.retrying(|| self.place_once(order)).await
+    async fn place_order(
+        &self,
+        order: &PlaceOrder,
+        record: Option<&Recording<'_, Order>>,
+    ) -> Result<Order, PlaceOrderError> {
+        self.retrying(|| self.place_once(order, record)).await
     }
 
     async fn cancel_order(

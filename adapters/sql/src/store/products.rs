@@ -3,12 +3,14 @@
 use mercado_core::StoreError;
 use mercado_core::domain::{
     Description, Page, Paged, Price, Product, ProductId, ProductName, ProductPatch, ProductQuery,
+    Recording,
 };
 use mercado_core::events::{DomainEvent, Event};
 use mercado_core::ports::ProductRepository;
 use time::OffsetDateTime;
 
-use super::{SqlStore, TxError, corrupt, money};
+use super::idempotency::key_taken_over;
+use super::{SqlStore, TxError, corrupt, money, refuse};
 use crate::{Executor, Kind, Row, Transaction, Value};
 
 impl<E: Executor> SqlStore<E> {
@@ -59,10 +61,21 @@ impl<E: Executor> SqlStore<E> {
 }
 
 impl<E: Executor> ProductRepository for SqlStore<E> {
-    async fn insert_product(&self, p: &Product) -> Result<(), StoreError> {
-        self.execute(&self.st.insert_product, &product_params(p))
-            .await
-            .map(drop)
+    async fn insert_product(
+        &self,
+        p: &Product,
+        record: Option<&Recording<'_, Product>>,
+    ) -> Result<(), StoreError> {
+        self.retrying(|| async {
+            let mut tx = self.exec.begin().await?;
+            tx.execute(&self.st.insert_product, &product_params(p))
+                .await?;
+            if !self.record_in(&mut tx, record, p).await? {
+                return refuse(tx, key_taken_over()).await;
+            }
+            Ok(tx.commit().await?)
+        })
+        .await
     }
 
     async fn product_by_id(&self, id: ProductId) -> Result<Option<Product>, StoreError> {

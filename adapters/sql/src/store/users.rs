@@ -1,13 +1,14 @@
 //! Users: accounts, their profile and password hash.
 
 use mercado_core::StoreError;
-use mercado_core::domain::{Email, FullName, Page, Paged, User, UserId, UserPatch};
+use mercado_core::domain::{Email, FullName, Page, Paged, Recording, User, UserId, UserPatch};
 use mercado_core::events::Event;
 use mercado_core::password::PasswordHash;
 use mercado_core::ports::UserRepository;
 use time::OffsetDateTime;
 
-use super::{SqlStore, TxError, corrupt};
+use super::idempotency::key_taken_over;
+use super::{SqlStore, TxError, corrupt, refuse};
 use crate::{Executor, Kind, Row, Transaction, Value};
 
 impl<E: Executor> SqlStore<E> {
@@ -58,7 +59,12 @@ impl<E: Executor> SqlStore<E> {
 }
 
 impl<E: Executor> UserRepository for SqlStore<E> {
-    async fn insert_user(&self, user: &User, events: &[Event]) -> Result<(), StoreError> {
+    async fn insert_user(
+        &self,
+        user: &User,
+        events: &[Event],
+        record: Option<&Recording<'_, User>>,
+    ) -> Result<(), StoreError> {
         let params = [
             Value::Uuid(user.id.as_uuid()),
             user.email.as_str().into(),
@@ -73,13 +79,16 @@ impl<E: Executor> UserRepository for SqlStore<E> {
             user.created_at.into(),
             user.updated_at.into(),
         ];
-        let attempt = async {
+        self.retrying(|| async {
             let mut tx = self.exec.begin().await?;
             tx.execute(&self.st.insert_user, &params).await?;
             self.insert_events(&mut tx, events).await?;
-            tx.commit().await
-        };
-        attempt.await.map_err(|e| self.err(e))
+            if !self.record_in(&mut tx, record, user).await? {
+                return refuse(tx, key_taken_over()).await;
+            }
+            Ok(tx.commit().await?)
+        })
+        .await
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {

@@ -1,63 +1,85 @@
 #!/usr/bin/env bash
-# Background work on a release build, through the database transport, or through the
-# machine's RabbitMQ with BENCH_AMQP=1 (in a vhost of its own, deleted at the end):
-#   events/s — N sign-ups queued with no worker running, then one `mercado worker`
-#              writing the welcome mails as .eml files, timed until the last one lands
-#              (with the broker: relayed from the outbox, then consumed from the queue);
+# Background work on a release build:
+#   events/s — per transport, side by side in one run: the database's outbox, the
+#              machine's RabbitMQ (a vhost of its own) and its Redis (a key prefix of its
+#              own), each deleted at the end. N sign-ups queued with no worker running,
+#              then one `mercado worker` writing the welcome mails as .eml files, timed
+#              until the last one lands (through a broker: relayed from the outbox, then
+#              consumed from it);
 #   import   — a ROWS-row CSV through POST /api/v1/products/import, timed from 202 to
 #              `succeeded`, with the server's peak RSS (the upload is never held whole).
 # Usage: bench/background.sh [database-url=sqlite] [sign-ups=2000] [rows=100000]
+# (with a database URL, its database is shared by the three runs: give a fresh one.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d)
-url=${1:-"sqlite://$dir/bench.db?mode=rwc"}
+given_url=${1:-}
 signups=${2:-2000}
 rows=${3:-100000}
 cargo build --release --locked -q -p mercado-server
 port=$((20000 + RANDOM % 20000))
 base="http://127.0.0.1:$port"
-export DATABASE_URL=$url MERCADO_BIND="127.0.0.1:$port" RUST_LOG=warn MERCADO_PASSWORD_ROUNDS=1000 \
-  MERCADO_JWT_SECRET=bench-secret-bench-secret-bench-secret MERCADO_MAIL_DIR="$dir/mail" \
+export MERCADO_BIND="127.0.0.1:$port" RUST_LOG=warn MERCADO_PASSWORD_ROUNDS=1000 \
+  MERCADO_JWT_SECRET=bench-secret-bench-secret-bench-secret \
   MERCADO_FIRST_SUPERUSER_EMAIL=admin@example.com MERCADO_FIRST_SUPERUSER_PASSWORD=admin-password \
   MERCADO_WORKER_POLL_MS=50
-transport=database
-vhost=
-if [[ ${BENCH_AMQP:-0} == 1 ]]; then
-  transport=broker
-  vhost=mercado-bench-$$
-  rabbitmqctl -q add_vhost "$vhost"
-  rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*'
-  export MERCADO_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$vhost"
-fi
-MERCADO_RUN_WORKER=false target/release/mercado serve &
-server=$!
+vhost=mercado-bench-$$
+prefix=mercado-bench-$$
+server=
 worker=
-trap 'kill $server $worker 2>/dev/null; rm -rf "$dir"; [[ -z $vhost ]] || rabbitmqctl -q delete_vhost "$vhost"' EXIT
-for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
+cleanup() {
+  kill $server $worker 2>/dev/null || true
+  rm -rf "$dir"
+  rabbitmqctl -q delete_vhost "$vhost" 2>/dev/null || true
+  redis-cli DEL "$prefix:events" "$prefix:events:dead" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+rabbitmqctl -q add_vhost "$vhost"
+rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*'
 
-python3 - "$base" "$signups" <<'PY'
+wait_up() { for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done; }
+
+# events <transport>: sign-ups on a fresh database, then one worker mails them.
+events() {
+  local transport=$1 run="$dir/$1"
+  mkdir -p "$run"
+  export DATABASE_URL=${given_url:-"sqlite://$run/bench.db?mode=rwc"} MERCADO_MAIL_DIR="$run/mail"
+  unset MERCADO_AMQP_URL MERCADO_REDIS_URL MERCADO_REDIS_PREFIX
+  case $transport in
+    rabbitmq) export MERCADO_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$vhost" ;;
+    redis) export MERCADO_REDIS_URL="redis://127.0.0.1:6379/0" MERCADO_REDIS_PREFIX=$prefix ;;
+  esac
+  MERCADO_RUN_WORKER=false target/release/mercado serve &
+  server=$!
+  wait_up
+  python3 - "$base" "$signups" "$transport" <<'PY'
 import concurrent.futures, json, sys, urllib.request
-base, n = sys.argv[1], int(sys.argv[2])
+base, n, run = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 def signup(i):
-    body = json.dumps({"email": f"bench-{i}@example.com", "password": "bench-password"}).encode()
+    body = json.dumps({"email": f"bench-{run}-{i}@example.com", "password": "bench-password"}).encode()
     req = urllib.request.Request(base + "/api/v1/users", body, {"content-type": "application/json"})
     urllib.request.urlopen(req).read()
 with concurrent.futures.ThreadPoolExecutor(16) as pool:
     list(pool.map(signup, range(n)))
 PY
-expected=$((signups + 1))   # and the first superuser's welcome
-start=$(date +%s.%N)
-target/release/mercado worker &
-worker=$!
-while [[ $(find "$dir/mail" -name '*.eml' 2>/dev/null | wc -l) -lt $expected ]]; do sleep 0.05; done
-end=$(date +%s.%N)
-kill $worker; wait $worker 2>/dev/null || true; worker=
-python3 -c "print(f'events ($transport transport): $expected welcome mails in {$end - $start:.2f} s = {$expected / ($end - $start):.0f} events/s')"
+  expected=$signups   # (the first run mails the first superuser too; it is not counted)
+  start=$(date +%s.%N)
+  target/release/mercado worker &
+  worker=$!
+  while [[ $(find "$run/mail" -name '*.eml' 2>/dev/null | wc -l) -lt $expected ]]; do sleep 0.05; done
+  end=$(date +%s.%N)
+  kill $worker; wait $worker 2>/dev/null || true; worker=
+  python3 -c "print(f'events ($transport): $expected welcome mails in {$end - $start:.2f} s = {$expected / ($end - $start):.0f} events/s')"
+  kill $server; wait $server 2>/dev/null || true; server=
+}
 
-kill $server; wait $server 2>/dev/null || true
+for transport in database rabbitmq redis; do events $transport; done
+
+export DATABASE_URL=${given_url:-"sqlite://$dir/import.db?mode=rwc"} MERCADO_MAIL_DIR="$dir/mail"
+unset MERCADO_AMQP_URL MERCADO_REDIS_URL
 target/release/mercado serve &
 server=$!
-for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
+wait_up
 python3 - "$dir/import.csv" "$rows" <<'PY'
 import sys
 with open(sys.argv[1], "w") as f:

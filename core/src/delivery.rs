@@ -15,9 +15,12 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use uuid::Uuid;
+
 use crate::StoreError;
 use crate::events::Event;
 use crate::notify::NotifyError;
+use crate::ports::{OutboxRepository, PARKED};
 
 /// Why a transport could not hand out, settle or take events; trying later may work.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -115,14 +118,69 @@ pub trait EventSource: Send {
     ) -> impl Future<Output = Vec<Result<(), TransportError>>> + Send;
 }
 
+/// An event the relay hands to a sink, with the outbox claim it is held under (what a
+/// sink that keeps nothing passes on, so that its consumer settles the event there).
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The event.
+    pub event: Event,
+    /// How many times the outbox handed it out, this claim included.
+    pub attempts: u32,
+    /// Who holds the claim.
+    pub claimer: Uuid,
+}
+
 /// A transport's sending end.
 pub trait EventSink: Send {
+    /// Whether what the sink confirmed survives the sink's own restart (a broker that
+    /// writes it to disk). When it may not (Redis without persistence), the relay leaves
+    /// each event claimed in the outbox, and the transport's consumer settles it there
+    /// ([`settle_in_outbox`]) once handled: until then the outbox is the record, and an
+    /// event the sink lost is relayed again when its claim runs out.
+    const KEEPS_EVENTS: bool = true;
+
+    /// Whether the sink takes events now: the relay claims none while it does not, so an
+    /// outage does not count as attempts.
+    ///
+    /// # Errors
+    /// [`TransportError`] when it does not answer.
+    fn ready(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send {
+        std::future::ready(Ok(()))
+    }
+
     /// Hands events over durably. One result per event, in order: `Ok` only once the
     /// transport has taken responsibility for that event.
     fn publish(
         &mut self,
-        events: &[Event],
+        events: &[Outgoing],
     ) -> impl Future<Output = Vec<Result<(), TransportError>>> + Send;
+}
+
+/// Settles in the outbox an event claimed there by `claimer`: done, put back until a
+/// time (retried, parked at [`PARKED`], or released now).
+///
+/// # Errors
+/// [`TransportError`] when the store fails, or the claim ran out meanwhile (another
+/// claim has the event; the handler's idempotency keeps the effect single).
+pub async fn settle_in_outbox<S: OutboxRepository>(
+    store: &S,
+    id: Uuid,
+    claimer: Uuid,
+    how: Settle,
+    now: OffsetDateTime,
+) -> Result<(), TransportError> {
+    let held = match how {
+        Settle::Done => store.complete_event(id, claimer, now).await?,
+        Settle::Retry { at, error } => store.retry_event(id, claimer, at, &error).await?,
+        Settle::Park { error } => store.retry_event(id, claimer, PARKED, &error).await?,
+        Settle::Release => {
+            store
+                .retry_event(id, claimer, now, "released by a stopping consumer")
+                .await?
+        }
+    };
+    held.then_some(())
+        .ok_or_else(|| TransportError::new("lease ran out; another consumer has the event"))
 }
 
 /// Attempts before an event is parked (kept, with its last error, for an operator).

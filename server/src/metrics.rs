@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use mercado_core::ports::Gauges;
 
+use crate::api::BrokerBacklog;
+
 use mercado_worker::{Health, Liveness};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -54,6 +56,7 @@ pub struct Metrics {
     worker_up: Gauge,
     worker_silence: Gauge<f64, std::sync::atomic::AtomicU64>,
     worker_restarts: Counter,
+    broker_backlog: Family<StateLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -124,6 +127,16 @@ impl Default for Metrics {
                 );
                 gauge
             },
+            broker_backlog: {
+                let family = Family::<StateLabels, Gauge>::default();
+                registry.register(
+                    "broker_backlog",
+                    "Events in the broker (Redis Streams), by state: waiting to be read, \
+                     pending (read, not yet settled), dead",
+                    family.clone(),
+                );
+                family
+            },
             worker_restarts: {
                 let counter = Counter::default();
                 registry.register(
@@ -160,6 +173,7 @@ impl Metrics {
         store: Option<Gauges>,
         hashes_in_flight: usize,
         worker: Option<&Liveness>,
+        broker: Option<BrokerBacklog>,
     ) -> String {
         let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         self.store_up.set(i64::from(store.is_some()));
@@ -185,6 +199,17 @@ impl Metrics {
             self.worker_restarts
                 .inc_by(restarts.saturating_sub(self.worker_restarts.get()));
         }
+        if let Some(backlog) = broker {
+            for (state, n) in [
+                ("waiting", backlog.waiting),
+                ("pending", backlog.pending),
+                ("dead", backlog.dead),
+            ] {
+                self.broker_backlog
+                    .get_or_create(&StateLabels { state })
+                    .set(gauge(n));
+            }
+        }
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
@@ -209,7 +234,12 @@ mod tests {
             connections_idle: 3,
         };
         let worker = Liveness::new(Duration::from_mins(1));
-        let text = metrics.render(Some(store), 1, Some(&worker));
+        let broker = BrokerBacklog {
+            waiting: 4,
+            pending: 1,
+            dead: 0,
+        };
+        let text = metrics.render(Some(store), 1, Some(&worker), Some(broker));
         for line in [
             "mercado_http_requests_total{operation=\"get_product\",status=\"200\"} 2",
             "mercado_http_requests_total{operation=\"none\",status=\"404\"} 1",
@@ -222,10 +252,17 @@ mod tests {
             "mercado_password_hashes_in_flight 1",
             "mercado_worker_up 1",
             "mercado_worker_restarts_total 0",
+            "mercado_broker_backlog{state=\"waiting\"} 4",
+            "mercado_broker_backlog{state=\"pending\"} 1",
+            "mercado_broker_backlog{state=\"dead\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
-        assert!(metrics.render(None, 0, None).contains("mercado_db_up 0"));
+        assert!(
+            metrics
+                .render(None, 0, None, None)
+                .contains("mercado_db_up 0")
+        );
     }
 }

@@ -26,6 +26,7 @@ pub(crate) fn routes<S: Store>(
     let edge_tokens = tokens.clone();
     let queries = state.queries.clone();
     let worker = state.worker.clone();
+    let broker = state.broker.clone();
     let api = api::service(state);
     let generated = api.spec();
     let document = document::complete(&generated);
@@ -44,15 +45,21 @@ pub(crate) fn routes<S: Store>(
             "/metrics",
             get(poem::endpoint::make(move |_| {
                 let (metrics, queries, worker) = (metrics.clone(), queries.clone(), worker.clone());
+                let broker = broker.clone();
                 async move {
                     let store = queries
                         .gauges()
                         .await
                         .inspect_err(|error| tracing::warn!(%error, "metrics: store gauges unread"))
                         .ok();
+                    let backlog = match broker {
+                        Some(broker) => broker.backlog().await,
+                        None => None,
+                    };
+                    let hashes = queries.hashes_in_flight();
                     Response::builder()
                         .content_type(crate::metrics::CONTENT_TYPE)
-                        .body(metrics.render(store, queries.hashes_in_flight(), worker.as_deref()))
+                        .body(metrics.render(store, hashes, worker.as_deref(), backlog))
                 }
             })),
         );

@@ -79,6 +79,11 @@ pub struct Settings {
     /// `MERCADO_AMQP_URL`: deliver events through this RabbitMQ broker; unset, through
     /// the database's outbox alone.
     pub amqp_url: Option<SecretString>,
+    /// `MERCADO_REDIS_URL`: deliver events through Redis Streams instead (`redis://`,
+    /// `rediss://`); not with `MERCADO_AMQP_URL`.
+    pub redis_url: Option<SecretString>,
+    /// `MERCADO_REDIS_PREFIX`: the prefix of the Redis keys (`<prefix>:events`, …).
+    pub redis_prefix: String,
     /// `MERCADO_SMTP_URL`: send mail over SMTP; unset writes `.eml` files instead.
     pub smtp_url: Option<SecretString>,
     /// `MERCADO_MAIL_DIR`: where `.eml` files go without SMTP.
@@ -130,6 +135,8 @@ impl Settings {
             run_worker: true,
             clock: SettingsClock::default(),
             amqp_url: None,
+            redis_url: None,
+            redis_prefix: "mercado".into(),
             smtp_url: None,
             mail_dir: "mail".into(),
             mail_from: "Mercado <no-reply@mercado.localhost>".to_owned(),
@@ -229,6 +236,10 @@ impl Settings {
         vars.parse("MERCADO_RUN_WORKER", &mut s.run_worker)?;
         vars.parse("MERCADO_METRICS", &mut s.metrics)?;
         s.amqp_url = vars.get("MERCADO_AMQP_URL").map(SecretString::from);
+        s.redis_url = vars.get("MERCADO_REDIS_URL").map(SecretString::from);
+        if let Some(prefix) = vars.get("MERCADO_REDIS_PREFIX") {
+            s.redis_prefix = prefix;
+        }
         s.smtp_url = vars.get("MERCADO_SMTP_URL").map(SecretString::from);
         if let Some(dir) = vars.get("MERCADO_MAIL_DIR") {
             s.mail_dir = dir.into();

@@ -6,7 +6,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use mercado_core::Clock;
+use mercado_core::delivery::TransportError;
 use mercado_core::domain::{Email, Password};
 use mercado_core::notify::Links;
 use mercado_core::password::PasswordHasher;
@@ -70,7 +72,7 @@ impl AnyStore {
     pub fn spawn_worker(
         &self,
         settings: &Settings,
-        broker: Option<&mercado_amqp::Broker>,
+        broker: Option<&Broker>,
         liveness: Arc<Liveness>,
     ) -> Result<WorkerHandle, StartupError> {
         let mailer = mailer(settings)?;
@@ -79,16 +81,29 @@ impl AnyStore {
             poll: std::time::Duration::from_millis(settings.worker_poll_ms),
             lease: time::Duration::seconds(settings.worker_lease_seconds),
         };
-        let transport = match broker {
-            Some(broker) => Transport::Broker {
-                publisher: broker.publisher(),
-                consumer: broker.consumer(worker::BATCH),
-            },
-            None => Transport::Outbox,
-        };
-        Ok(
-            with_store!(self.clone(), s => WorkerHandle::spawn(s, transport, mailer, links(settings), clock, timing, liveness)),
-        )
+        let links = links(settings);
+        Ok(with_store!(self.clone(), s => match broker {
+            Some(Broker::Amqp(broker)) => {
+                let transport = Transport::Broker {
+                    publisher: broker.publisher(),
+                    consumer: broker.consumer(worker::BATCH),
+                };
+                WorkerHandle::spawn(s, transport, mailer, links, clock, timing, liveness)
+            }
+            Some(Broker::Redis(streams)) => {
+                // A dead consumer's entries are taken over in half a lease, before its
+                // events' outbox claims run out and the relay sends them again.
+                let idle = std::time::Duration::from_secs(
+                    u64::try_from(settings.worker_lease_seconds / 2).unwrap_or(1).max(1),
+                );
+                let transport = Transport::Broker {
+                    publisher: streams.publisher(),
+                    consumer: streams.consumer(s.clone(), clock.clone(), idle),
+                };
+                WorkerHandle::spawn(s, transport, mailer, links, clock, timing, liveness)
+            }
+            None => WorkerHandle::spawn(s, Transport::outbox(), mailer, links, clock, timing, liveness),
+        }))
     }
 }
 
@@ -117,19 +132,69 @@ pub fn mailer(settings: &Settings) -> Result<AnyMailer, StartupError> {
     })
 }
 
-/// The broker `MERCADO_AMQP_URL` names, if set; make it once per process, so readiness
-/// and the worker share its one connection. Nothing connects yet: the server starts with
-/// the broker down, and events wait in the outbox until it is back.
+/// The broker events go through, if one is configured.
+#[derive(Debug, Clone)]
+pub enum Broker {
+    /// RabbitMQ (`MERCADO_AMQP_URL`).
+    Amqp(mercado_amqp::Broker),
+    /// Redis Streams (`MERCADO_REDIS_URL`).
+    Redis(mercado_redis::Streams),
+}
+
+impl api::BrokerProbe for Broker {
+    fn check(&self) -> BoxFuture<'static, Result<(), TransportError>> {
+        let broker = self.clone();
+        Box::pin(async move {
+            match broker {
+                Self::Amqp(broker) => broker.check().await,
+                Self::Redis(streams) => streams.check().await,
+            }
+        })
+    }
+
+    fn backlog(&self) -> BoxFuture<'static, Option<api::BrokerBacklog>> {
+        let broker = self.clone();
+        Box::pin(async move {
+            let Self::Redis(streams) = broker else {
+                return None;
+            };
+            let backlog = streams
+                .backlog()
+                .await
+                .inspect_err(|error| tracing::warn!(%error, "metrics: Redis backlog unread"))
+                .ok()?;
+            Some(api::BrokerBacklog {
+                waiting: backlog.waiting,
+                pending: backlog.pending,
+                dead: backlog.dead,
+            })
+        })
+    }
+}
+
+/// The broker `MERCADO_AMQP_URL` or `MERCADO_REDIS_URL` names, if either is set; make it
+/// once per process, so readiness and the worker share it. Nothing connects yet: the
+/// server starts with the broker down, and events wait in the outbox until it is back.
 ///
 /// # Errors
-/// [`StartupError::Config`] when the URL is not an AMQP URL.
-pub fn broker(settings: &Settings) -> Result<Option<mercado_amqp::Broker>, StartupError> {
-    settings
-        .amqp_url
-        .as_ref()
-        .map(|url| mercado_amqp::Broker::new(url.expose_secret()))
-        .transpose()
-        .map_err(|e| StartupError::Config(e.to_string()))
+/// [`StartupError::Config`] when the URL is unusable, or both are set.
+pub fn broker(settings: &Settings) -> Result<Option<Broker>, StartupError> {
+    let config = |e: &dyn std::fmt::Display| StartupError::Config(e.to_string());
+    match (&settings.amqp_url, &settings.redis_url) {
+        (Some(_), Some(_)) => Err(StartupError::Config(
+            "MERCADO_AMQP_URL and MERCADO_REDIS_URL are both set: events go through one broker"
+                .into(),
+        )),
+        (Some(url), None) => mercado_amqp::Broker::new(url.expose_secret())
+            .map(|b| Some(Broker::Amqp(b)))
+            .map_err(|e| config(&e)),
+        (None, Some(url)) => {
+            mercado_redis::Streams::new(url.expose_secret(), &settings.redis_prefix)
+                .map(|s| Some(Broker::Redis(s)))
+                .map_err(|e| config(&e))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// A built server, bound and ready to run.
@@ -221,7 +286,7 @@ pub fn liveness(settings: &Settings) -> Arc<Liveness> {
 async fn assemble<S: Store>(
     store: S,
     settings: &Settings,
-    broker: Option<&mercado_amqp::Broker>,
+    broker: Option<&Broker>,
     liveness: Option<Arc<Liveness>>,
 ) -> Result<BoxEndpoint<'static, Response>, StartupError> {
     let state = state(store, settings, broker, liveness)?;
@@ -274,7 +339,7 @@ fn services_of<S: Store>(
 pub fn state<S: Store>(
     store: S,
     settings: &Settings,
-    broker: Option<&mercado_amqp::Broker>,
+    broker: Option<&Broker>,
     worker: Option<Arc<Liveness>>,
 ) -> Result<Arc<State<S>>, StartupError> {
     let clock = settings.clock.0.clone();
@@ -303,12 +368,9 @@ pub fn state<S: Store>(
         tokens,
         clock,
         max_import_bytes: settings.max_import_bytes,
-        broker: broker.cloned().map(|broker| -> api::BrokerCheck {
-            Arc::new(move || {
-                let broker = broker.clone();
-                Box::pin(async move { broker.check().await })
-            })
-        }),
+        broker: broker
+            .cloned()
+            .map(|broker| -> api::BrokerCheck { Arc::new(broker) }),
         worker,
     }))
 }

@@ -12,6 +12,7 @@ pub mod amqp;
 pub mod clock;
 pub mod counting;
 pub mod passlib;
+pub mod redis_prefix;
 mod requests;
 pub mod smtp;
 
@@ -387,6 +388,16 @@ impl TestApp {
         let order_id = order["id"].as_str().unwrap().to_owned();
         self.cancel(&token, &order_id).await.expect(200);
         (user["email"].as_str().unwrap().to_owned(), order_id)
+    }
+
+    /// Asserts that readiness says the broker is down while liveness stays up.
+    ///
+    /// # Panics
+    /// When either says otherwise.
+    pub async fn expect_broker_down(&self) {
+        let problem = self.get("/health/ready", None).await.problem(503);
+        assert_eq!(problem["type"], "urn:mercado:problem:broker-unavailable");
+        assert_eq!(self.get("/health", None).await.status, 200);
     }
 
     /// Places an order of `(product id, quantity)` lines.

@@ -108,6 +108,20 @@ pub fn recipients(mails: &[String], to: &str) -> usize {
         .count()
 }
 
+/// Through a broker: readiness reports it, and every kind of event is mailed once.
+///
+/// # Panics
+/// When readiness or a mail is not as it must be.
+pub async fn expect_broker_round_trip(app: &crate::TestApp, sink: &SmtpSink) {
+    let ready = app.get("/health/ready", None).await.expect(200);
+    assert_eq!(
+        ready,
+        serde_json::json!({"status": "ready", "database": "ok", "broker": "ok"})
+    );
+    let (customer, order_id) = app.every_kind_of_event().await;
+    expect_every_kind_mailed_once(sink, &customer, &order_id).await;
+}
+
 /// Checks the five mails of [`crate::TestApp::every_kind_of_event`], each exactly once.
 ///
 /// # Panics

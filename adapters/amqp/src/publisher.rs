@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel};
-use mercado_core::delivery::{EventSink, TransportError};
+use mercado_core::delivery::{EventSink, Outgoing, TransportError};
 use mercado_core::events::Event;
 
 use crate::{Broker, EXCHANGE, MANDATORY, failed, open, routing_key, taken};
@@ -44,14 +44,14 @@ impl Publisher {
 
     /// Publishes every event before waiting for the first confirm, so a batch costs about
     /// one round trip.
-    async fn publish_all(&mut self, events: &[Event]) -> Vec<Result<(), TransportError>> {
+    async fn publish_all(&mut self, events: &[Outgoing]) -> Vec<Result<(), TransportError>> {
         let channel = match self.channel().await {
             Ok(channel) => channel,
             Err(e) => return vec![Err(e); events.len()],
         };
         let mut pending = Vec::with_capacity(events.len());
-        for event in events {
-            pending.push(publish(&channel, event).await);
+        for outgoing in events {
+            pending.push(publish(&channel, &outgoing.event).await);
         }
         let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
         let mut results = Vec::with_capacity(events.len());
@@ -104,7 +104,7 @@ async fn publish(
 impl EventSink for Publisher {
     fn publish(
         &mut self,
-        events: &[Event],
+        events: &[Outgoing],
     ) -> impl Future<Output = Vec<Result<(), TransportError>>> + Send {
         self.publish_all(events)
     }

@@ -8,13 +8,14 @@ use std::time::Duration as StdDuration;
 use futures_util::FutureExt as _;
 use mercado_core::Clock;
 use mercado_core::delivery::{
-    Delivery, EventSink, EventSource, Settle, TransportError, after_failure, given_up,
+    Delivery, EventSink, EventSource, Outgoing, Settle, TransportError, after_failure, given_up,
 };
 use mercado_core::events::Event;
 use mercado_core::notify::{Mailer, Notifier};
 use mercado_core::ports::Store;
 use time::OffsetDateTime;
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use crate::{BATCH, Liveness, Loop, Timing, panic_message, round};
 
@@ -193,7 +194,7 @@ async fn settle<E: EventSource>(source: &mut E, settled: Vec<(Delivery<E::Receip
 /// Runs until `stop` turns true: moves events from the outbox into `sink`. An event
 /// leaves the outbox only once the sink has confirmed it; the rest wait there, through
 /// any outage of the sink.
-pub async fn relay<E: EventSource, K: EventSink>(
+pub async fn relay<E: EventSource<Receipt = Uuid>, K: EventSink>(
     mut outbox: E,
     mut sink: K,
     clock: Arc<dyn Clock>,
@@ -216,7 +217,7 @@ pub async fn relay<E: EventSource, K: EventSink>(
 }
 
 /// Moves one batch from the outbox into `sink`.
-async fn relay_batch<E: EventSource, K: EventSink>(
+async fn relay_batch<E: EventSource<Receipt = Uuid>, K: EventSink>(
     outbox: &mut E,
     sink: &mut K,
     clock: &Arc<dyn Clock>,
@@ -224,6 +225,12 @@ async fn relay_batch<E: EventSource, K: EventSink>(
     stop: &mut watch::Receiver<bool>,
     failures: &mut Failures,
 ) {
+    // A sink that is down gets nothing claimed for it: an outage is not an attempt.
+    if let Err(error) = sink.ready().await {
+        let what = "events not relayed; they wait in the outbox";
+        failures.pause(stop, &error, what).await;
+        return;
+    }
     let what = "cannot claim events to relay; trying again";
     let Some(batch) = failures.receive(outbox, timing.poll, stop, what).await else {
         return;
@@ -231,14 +238,24 @@ async fn relay_batch<E: EventSource, K: EventSink>(
     if batch.is_empty() {
         return;
     }
-    let events: Vec<_> = batch.iter().map(|d| d.event.clone()).collect();
-    let published = sink.publish(&events).await;
+    let outgoing: Vec<_> = batch
+        .iter()
+        .map(|d| Outgoing {
+            event: d.event.clone(),
+            attempts: d.attempts,
+            claimer: d.receipt,
+        })
+        .collect();
+    let published = sink.publish(&outgoing).await;
     let mut refused = None;
     let settled = batch
         .into_iter()
         .zip(published)
-        .map(|(delivery, result)| match result {
-            Ok(()) => (delivery, Settle::Done),
+        .filter_map(|(delivery, result)| match result {
+            Ok(()) if K::KEEPS_EVENTS => Some((delivery, Settle::Done)),
+            // Its consumer settles it in the outbox once handled; until then it stays
+            // claimed, and comes round again if the sink loses it.
+            Ok(()) => None,
             Err(error) => {
                 // Back in a moment; the pause below keeps the moment from being busy.
                 let how = Settle::Retry {
@@ -246,7 +263,7 @@ async fn relay_batch<E: EventSource, K: EventSink>(
                     error: error.to_string(),
                 };
                 refused = Some(error);
-                (delivery, how)
+                Some((delivery, how))
             }
         })
         .collect();

@@ -42,7 +42,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use futures_util::FutureExt as _;
 use mercado_core::Clock;
-use mercado_core::delivery::{Delivery, EventSink, EventSource, Settle, TransportError};
+use mercado_core::delivery::{Delivery, EventSink, EventSource, Outgoing, Settle, TransportError};
 use mercado_core::notify::{Links, Mailer, Notifier};
 use mercado_core::ports::Store;
 use time::Duration;
@@ -218,10 +218,7 @@ pub enum Transport<K, E> {
 pub enum NoBroker {}
 
 impl EventSink for NoBroker {
-    async fn publish(
-        &mut self,
-        _: &[mercado_core::events::Event],
-    ) -> Vec<Result<(), TransportError>> {
+    async fn publish(&mut self, _: &[Outgoing]) -> Vec<Result<(), TransportError>> {
         match *self {}
     }
 }

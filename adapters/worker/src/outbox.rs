@@ -4,9 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mercado_core::Clock;
-use mercado_core::delivery::{Delivery, EventSource, Settle, TransportError};
-use mercado_core::ports::{Claim, OutboxRepository, PARKED};
-use time::OffsetDateTime;
+use mercado_core::delivery::{Delivery, EventSource, Settle, TransportError, settle_in_outbox};
+use mercado_core::ports::{Claim, OutboxRepository};
 use uuid::Uuid;
 
 /// The database transport: events claimed from the outbox under a lease, so any number
@@ -37,50 +36,17 @@ impl<S: OutboxRepository> OutboxSource<S> {
             lease,
         }
     }
-
-    async fn settle_one(&self, id: Uuid, how: Settle) -> Result<(), TransportError> {
-        match how {
-            Settle::Done => {
-                let held = self
-                    .store
-                    .complete_event(id, self.claimer, self.clock.now())
-                    .await?;
-                held.then_some(()).ok_or_else(lease_lost)
-            }
-            Settle::Retry { at, error } => self.put_back(id, at, &error).await,
-            Settle::Park { error } => self.put_back(id, PARKED, &error).await,
-            Settle::Release => {
-                self.put_back(id, self.clock.now(), "released by a stopping consumer")
-                    .await
-            }
-        }
-    }
-
-    async fn put_back(
-        &self,
-        id: Uuid,
-        at: OffsetDateTime,
-        why: &str,
-    ) -> Result<(), TransportError> {
-        let held = self.store.retry_event(id, self.claimer, at, why).await?;
-        held.then_some(()).ok_or_else(lease_lost)
-    }
-}
-
-/// The lease ran out while the event was handled: another consumer has it now (and the
-/// handler's idempotency keeps the effect single).
-fn lease_lost() -> TransportError {
-    TransportError::new("lease ran out; another consumer has the event")
 }
 
 impl<S: OutboxRepository + 'static> EventSource for OutboxSource<S> {
-    type Receipt = ();
+    /// Who holds the claim: this source.
+    type Receipt = Uuid;
 
     async fn receive(
         &mut self,
         max: usize,
         wait: Duration,
-    ) -> Result<Vec<Delivery<()>>, TransportError> {
+    ) -> Result<Vec<Delivery<Uuid>>, TransportError> {
         let now = self.clock.now();
         let claim = Claim {
             claimer: self.claimer,
@@ -97,7 +63,7 @@ impl<S: OutboxRepository + 'static> EventSource for OutboxSource<S> {
             .map(|c| Delivery {
                 event: c.event,
                 attempts: c.attempts,
-                receipt: (),
+                receipt: self.claimer,
             })
             .collect())
     }
@@ -106,14 +72,13 @@ impl<S: OutboxRepository + 'static> EventSource for OutboxSource<S> {
     /// database commits them together rather than one after another.
     async fn settle(
         &mut self,
-        settled: Vec<(Delivery<()>, Settle)>,
+        settled: Vec<(Delivery<Uuid>, Settle)>,
     ) -> Vec<Result<(), TransportError>> {
         let this = &*self;
-        futures_util::future::join_all(
-            settled
-                .into_iter()
-                .map(|(delivery, how)| this.settle_one(delivery.event.id, how)),
-        )
+        futures_util::future::join_all(settled.into_iter().map(|(delivery, how)| {
+            let now = this.clock.now();
+            settle_in_outbox(&this.store, delivery.event.id, delivery.receipt, how, now)
+        }))
         .await
     }
 }

@@ -60,7 +60,7 @@ impl<S: Store> HealthApi<S> {
         self.0.queries.ready().await?;
         let broker = match &self.0.broker {
             None => None,
-            Some(broker) => match tokio::time::timeout(BROKER_CHECK, broker()).await {
+            Some(broker) => match tokio::time::timeout(BROKER_CHECK, broker.check()).await {
                 Ok(Ok(())) => Some("ok".into()),
                 Ok(Err(error)) => {
                     tracing::warn!(%error, "readiness: broker down");

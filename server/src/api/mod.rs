@@ -20,7 +20,9 @@ pub mod validation;
 
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use mercado_core::Clock;
+use mercado_core::delivery::TransportError;
 use mercado_core::domain::{Page, User};
 use mercado_core::ports::Store;
 use mercado_core::service::{Commands, Queries};
@@ -50,15 +52,29 @@ pub struct State<S> {
     pub worker: Option<Arc<mercado_worker::Liveness>>,
 }
 
-/// A readiness check of the broker, chosen at start (hence `dyn`: the API stays generic
-/// over the store alone and names no adapter).
-pub type BrokerCheck = Arc<
-    dyn Fn() -> futures_util::future::BoxFuture<
-            'static,
-            Result<(), mercado_core::delivery::TransportError>,
-        > + Send
-        + Sync,
->;
+/// What readiness and metrics ask of the broker, chosen at start (hence `dyn`: the API
+/// stays generic over the store alone and names no adapter).
+pub trait BrokerProbe: Send + Sync {
+    /// Whether the broker answers.
+    fn check(&self) -> BoxFuture<'static, Result<(), TransportError>>;
+
+    /// Its backlog, where it can tell one (`None` when it cannot, or did not answer).
+    fn backlog(&self) -> BoxFuture<'static, Option<BrokerBacklog>>;
+}
+
+/// A broker's backlog, as `/metrics` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokerBacklog {
+    /// Events not yet read by a consumer.
+    pub waiting: u64,
+    /// Events read and not yet settled.
+    pub pending: u64,
+    /// Events set aside for good.
+    pub dead: u64,
+}
+
+/// The broker of this process, shared by readiness and metrics.
+pub type BrokerCheck = Arc<dyn BrokerProbe>;
 
 impl<S> std::fmt::Debug for State<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -3,7 +3,7 @@
 //! once.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mercado_tests::amqp::{Vhost, rabbitmqctl};
 use mercado_tests::smtp::{SmtpSink, recipients};
@@ -44,11 +44,7 @@ async fn orders_placed_while_the_broker_is_down_mail_once_when_it_returns(backen
         s.smtp_url = Some(smtp.into());
     })
     .await;
-    let admin = app.admin().await;
-    let (token, user) = app.new_user().await;
-    let email = user["email"].as_str().unwrap().to_owned();
-    let product = app.product(&admin, "Sencha", "3.00", 1_000).await;
-    let id = product["id"].as_str().unwrap().to_owned();
+    let (token, email, id) = super::customer_and_tea(&app).await;
     for _ in 0..3 {
         app.order(&token, &[(&id, 1)]).await.expect(201);
     }
@@ -71,19 +67,7 @@ async fn orders_placed_while_the_broker_is_down_mail_once_when_it_returns(backen
 
     rabbitmqctl(&["start_app"]);
     drop(restart);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while app.get("/health/ready", None).await.status != 200 {
-        assert!(Instant::now() < deadline, "ready again within 30 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let mails = sink.wait_for(15).await;
-    // Let any duplicate show up before counting.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let mails = if sink.messages().len() > mails.len() {
-        sink.messages()
-    } else {
-        mails
-    };
+    let mails = super::mails_after_recovery(&app, &sink, 15, Duration::from_secs(2)).await;
     assert_eq!(
         recipients(&mails, &email),
         14,

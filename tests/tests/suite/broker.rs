@@ -7,7 +7,7 @@ use mercado_amqp::{DEAD_QUEUE, EXCHANGE, NOTIFY_QUEUE};
 use mercado_core::events::{DomainEvent, Event};
 use mercado_core::ports::{Claim, OutboxRepository};
 use mercado_tests::amqp::Vhost;
-use mercado_tests::smtp::{SmtpSink, expect_every_kind_mailed_once, recipients, unquoted};
+use mercado_tests::smtp::{SmtpSink, expect_broker_round_trip, recipients, unquoted};
 use mercado_tests::{ADMIN_EMAIL, Backend, TestApp, conformance, free_port, spawn_app_with};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -34,14 +34,7 @@ async fn events_go_through_the_broker_and_mail_once(backend: Backend) {
     let vhost = Vhost::create();
     let sink = SmtpSink::start();
     let app = app_on(backend, &vhost, &sink).await;
-    let ready = app.get("/health/ready", None).await.expect(200);
-    assert_eq!(
-        ready,
-        json!({"status": "ready", "database": "ok", "broker": "ok"})
-    );
-
-    let (customer, order_id) = app.every_kind_of_event().await;
-    expect_every_kind_mailed_once(&sink, &customer, &order_id).await;
+    expect_broker_round_trip(&app, &sink).await;
     // Everything acknowledged: nothing left in the queue or parked.
     vhost.wait_ready(NOTIFY_QUEUE, 0).await;
     assert_eq!(vhost.ready_in(DEAD_QUEUE).await, 0);
@@ -113,9 +106,7 @@ async fn an_unreachable_broker_stops_nothing_but_readiness(backend: Backend) {
         s.amqp_url = Some(format!("amqp://guest:guest@127.0.0.1:{port}/%2f").into());
     })
     .await;
-    let problem = app.get("/health/ready", None).await.problem(503);
-    assert_eq!(problem["type"], "urn:mercado:problem:broker-unavailable");
-    assert_eq!(app.get("/health", None).await.status, 200);
+    app.expect_broker_down().await;
     // Requests go on; their events wait in the outbox for the broker.
     let (_, user) = app.new_user().await;
     let email = user["email"].as_str().unwrap();

@@ -17,6 +17,7 @@ mod migrations;
 mod outbox;
 mod passlib;
 mod queries;
+mod redis;
 mod replicas;
 mod sessions;
 mod store;

@@ -8,15 +8,14 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use mercado_core::domain::RequestHash;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 use poem_openapi::OperationId;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::api::IDEMPOTENCY_KEY;
 use crate::api::validation::{self, Incoming, Operations};
+use crate::api::{IDEMPOTENCY_KEY, hash_request};
 use crate::auth::TokenCodec;
 use crate::metrics::Metrics;
 use crate::problem::{self, Problem};
@@ -175,12 +174,7 @@ impl<E> EdgeEndpoint<E> {
         // What a request with an idempotency key asked, so that the key cannot answer
         // another: its exact bytes, read here once.
         if req.headers().contains_key(IDEMPOTENCY_KEY) {
-            let target = req.uri().path_and_query().map_or("/", |t| t.as_str());
-            let hash = RequestHash::of(
-                req.method().as_str(),
-                target,
-                bytes.as_deref().unwrap_or_default(),
-            );
+            let hash = hash_request(&req, bytes.as_deref().unwrap_or_default());
             req.extensions_mut().insert(hash);
         }
         if let Some(bytes) = bytes {

@@ -27,7 +27,6 @@
 //! # Ok::<(), mercado_redis::UrlError>(())
 //! ```
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,14 +157,24 @@ impl Streams {
             .map_err(failed("connecting"))
     }
 
-    async fn checks(&self) -> Result<ConnectionManager, TransportError> {
-        let mut held = self.checks.lock().await;
-        if let Some(connection) = held.as_ref() {
+    /// The connection in `slot`, made first if there is none (it reconnects by itself
+    /// once made).
+    async fn cached(
+        &self,
+        slot: &mut Option<ConnectionManager>,
+        read_for: Duration,
+    ) -> Result<ConnectionManager, TransportError> {
+        if let Some(connection) = slot {
             return Ok(connection.clone());
         }
-        let connection = self.connect(Duration::ZERO).await?;
-        *held = Some(connection.clone());
+        let connection = self.connect(read_for).await?;
+        *slot = Some(connection.clone());
         Ok(connection)
+    }
+
+    async fn checks(&self) -> Result<ConnectionManager, TransportError> {
+        let mut held = self.checks.lock().await;
+        self.cached(&mut held, Duration::ZERO).await
     }
 
     /// Whether Redis answers (readiness).
@@ -244,12 +253,9 @@ pub struct Publisher {
 
 impl Publisher {
     async fn connection(&mut self) -> Result<ConnectionManager, TransportError> {
-        if let Some(connection) = &self.connection {
-            return Ok(connection.clone());
-        }
-        let connection = self.streams.connect(Duration::ZERO).await?;
-        self.connection = Some(connection.clone());
-        Ok(connection)
+        self.streams
+            .cached(&mut self.connection, Duration::ZERO)
+            .await
     }
 
     /// One pipeline for the batch: about one round trip.
@@ -341,12 +347,7 @@ impl<S> std::fmt::Debug for Consumer<S> {
 
 impl<S: OutboxRepository> Consumer<S> {
     async fn connection(&mut self, wait: Duration) -> Result<ConnectionManager, TransportError> {
-        if let Some(connection) = &self.connection {
-            return Ok(connection.clone());
-        }
-        let connection = self.streams.connect(wait).await?;
-        self.connection = Some(connection.clone());
-        Ok(connection)
+        self.streams.cached(&mut self.connection, wait).await
     }
 
     /// Makes the group (reading the stream from its start) unless it exists.
@@ -421,7 +422,12 @@ impl<S: OutboxRepository> Consumer<S> {
                 Err(why) => {
                     // Unreadable now means unreadable always: straight to the dead letters.
                     tracing::error!(entry = %entry.id, %why, "unreadable stream entry dead-lettered");
-                    self.bury(&mut connection, &entry.map, &why).await;
+                    let fields = entry
+                        .map
+                        .iter()
+                        .filter_map(|(k, v)| text(v).map(|v| (k.clone(), v)))
+                        .collect();
+                    self.bury(&mut connection, fields, &why).await;
                     self.acknowledge(&mut connection, &entry.id).await;
                 }
             }
@@ -441,13 +447,9 @@ impl<S: OutboxRepository> Consumer<S> {
     async fn bury(
         &self,
         connection: &mut ConnectionManager,
-        fields: &HashMap<String, Value>,
+        mut kept: Vec<(String, String)>,
         why: &str,
     ) {
-        let mut kept: Vec<(String, String)> = fields
-            .iter()
-            .filter_map(|(k, v)| text(v).map(|v| (k.clone(), v)))
-            .collect();
         kept.push((field::ERROR.to_owned(), why.to_owned()));
         let added: Result<String, RedisError> = connection
             .xadd_maxlen(
@@ -488,14 +490,11 @@ impl<S: OutboxRepository> Consumer<S> {
         for (delivery, how) in settled {
             if let (Settle::Park { error }, Some(connection)) = (&how, connection.as_mut()) {
                 let json = serde_json::to_string(&delivery.event).unwrap_or_default();
-                let fields = HashMap::from([
-                    (
-                        field::ID.to_owned(),
-                        Value::SimpleString(delivery.event.id.to_string()),
-                    ),
-                    (field::EVENT.to_owned(), Value::SimpleString(json)),
-                ]);
-                self.bury(connection, &fields, error).await;
+                let fields = vec![
+                    (field::ID.to_owned(), delivery.event.id.to_string()),
+                    (field::EVENT.to_owned(), json),
+                ];
+                self.bury(connection, fields, error).await;
             }
             // The outbox first: once it has the outcome, the entry has served.
             let now = self.clock.now();
@@ -559,6 +558,8 @@ impl<S: OutboxRepository + 'static> EventSource for Consumer<S> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     #[test]

@@ -16,6 +16,7 @@ use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::types::ToJSON;
 
 use super::State;
+use super::fields::IdempotencyKeyField;
 use crate::problem::{PROBLEM_JSON, Problem};
 
 /// The request header.
@@ -110,6 +111,13 @@ pub enum Begun<R> {
     Done(Keyed<R>),
 }
 
+/// What a request with an idempotency key asked: its method, path and query, and the
+/// exact bytes of its body (empty when it has none), so that the key answers no other.
+pub fn hash_request(req: &Request, body: &[u8]) -> RequestHash {
+    let target = req.uri().path_and_query().map_or("/", |t| t.as_str());
+    RequestHash::of(req.method().as_str(), target, body)
+}
+
 /// Claims the request's key for `caller` (`None`: anonymous), if it has one.
 ///
 /// # Errors
@@ -118,24 +126,19 @@ pub enum Begun<R> {
 pub async fn begin<S: Store, R>(
     state: &State<S>,
     caller: Option<UserId>,
-    key: Option<&str>,
+    key: Option<&IdempotencyKeyField>,
     req: &Request,
 ) -> Result<Begun<R>, Problem> {
     let Some(key) = key else {
         return Ok(Begun::Run(None));
     };
-    let key = IdempotencyKey::parse(key).map_err(|e| Problem::invalid(IDEMPOTENCY_KEY, e))?;
-    // The edge hashes every request that has the header; a body it did not read (not
-    // JSON) is hashed as empty.
-    let request = req
-        .extensions()
-        .get::<RequestHash>()
-        .cloned()
-        .unwrap_or_else(|| {
-            let target = req.uri().path_and_query().map_or("/", |t| t.as_str());
-            RequestHash::of(req.method().as_str(), target, b"")
-        });
-    match state.commands.claim_key(caller, &key, &request).await? {
+    let key = IdempotencyKey::parse(&key.0).map_err(|e| Problem::invalid(IDEMPOTENCY_KEY, e))?;
+    // The edge hashed the request as it read the body ([`hash_request`]).
+    let Some(request) = req.extensions().get::<RequestHash>() else {
+        let bug = std::io::Error::other("a keyed request reached its operation unhashed");
+        return Err(Problem::internal(&bug));
+    };
+    match state.commands.claim_key(caller, &key, request).await? {
         KeyedRequest::Run(claim) => Ok(Begun::Run(Some(claim))),
         KeyedRequest::Replay(answer) => Ok(Begun::Done(Keyed::Recorded {
             answer,

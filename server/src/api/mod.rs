@@ -29,7 +29,7 @@ use mercado_core::service::{Commands, Queries};
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{OpenApi, OpenApiService, Tags};
 
-pub use self::idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
+pub use self::idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, hash_request};
 use crate::auth::{BearerAuth, TokenCodec};
 use crate::problem::{FieldError, Problem};
 

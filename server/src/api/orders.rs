@@ -81,11 +81,11 @@ impl<S: Store> OrdersApi<S> {
             return Err(Problem::validation(errors));
         }
         let lines = OrderLines::new(lines).map_err(|e| Problem::invalid("items", e))?;
-        let key = key.0.as_ref().map(|k| k.0.as_str());
-        let claim = match idempotency::begin(&self.0, Some(actor.user_id()), key, req).await? {
-            Begun::Run(claim) => claim,
-            Begun::Done(answer) => return Ok(answer),
-        };
+        let claim =
+            match idempotency::begin(&self.0, Some(actor.user_id()), key.0.as_ref(), req).await? {
+                Begun::Run(claim) => claim,
+                Begun::Done(answer) => return Ok(answer),
+            };
         let placed = self
             .0
             .commands

@@ -147,11 +147,11 @@ impl<S: Store> ProductsApi<S> {
             price = "price" => Price::parse(&body.price.0),
             stock = "stock" => Stock::new(body.stock),
         }
-        let key = key.0.as_ref().map(|k| k.0.as_str());
-        let claim = match idempotency::begin(&self.0, Some(actor.user_id()), key, req).await? {
-            Begun::Run(claim) => claim,
-            Begun::Done(answer) => return Ok(answer),
-        };
+        let claim =
+            match idempotency::begin(&self.0, Some(actor.user_id()), key.0.as_ref(), req).await? {
+                Begun::Run(claim) => claim,
+                Begun::Done(answer) => return Ok(answer),
+            };
         let new = NewProduct {
             name,
             description,

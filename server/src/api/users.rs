@@ -81,8 +81,7 @@ impl<S: Store> UsersApi<S> {
             full_name = "full_name" => body.full_name.value().map(|n| FullName::parse(&n.0)).transpose(),
         }
         // A sign-up has no caller yet: its key stands alone.
-        let key = key.0.as_ref().map(|k| k.0.as_str());
-        let claim = match idempotency::begin(&self.0, None, key, req).await? {
+        let claim = match idempotency::begin(&self.0, None, key.0.as_ref(), req).await? {
             Begun::Run(claim) => claim,
             Begun::Done(answer) => return Ok(answer),
         };

@@ -132,18 +132,23 @@ fn worker_on(app: &TestApp, prefix: &Prefix, smtp: String) -> mercado_worker::Wo
         .unwrap()
 }
 
-/// The events still undelivered in the outbox, an hour from now.
-async fn undelivered(app: &TestApp) -> Vec<mercado_core::ports::ClaimedEvent> {
-    let later = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+/// The events in the outbox that a claim `ahead` from now would take.
+async fn claimable(app: &TestApp, ahead: time::Duration) -> Vec<mercado_core::ports::ClaimedEvent> {
+    let at = time::OffsetDateTime::now_utc() + ahead;
     app.store
         .claim_events(&Claim {
             claimer: uuid::Uuid::now_v7(),
             limit: 10,
-            now: later,
-            until: later + time::Duration::minutes(1),
+            now: at,
+            until: at + time::Duration::minutes(1),
         })
         .await
         .unwrap()
+}
+
+/// The events still undelivered in the outbox, whatever their claims: an hour from now.
+async fn undelivered(app: &TestApp) -> Vec<mercado_core::ports::ClaimedEvent> {
+    claimable(app, time::Duration::hours(1)).await
 }
 
 /// A consumer that read an entry and died: another takes the entry over once it has been
@@ -192,17 +197,7 @@ async fn an_unreachable_redis_stops_nothing_but_readiness(backend: Backend) {
     let (_, user) = app.new_user().await;
     let email = user["email"].as_str().unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let now = time::OffsetDateTime::now_utc();
-    let waiting = app
-        .store
-        .claim_events(&Claim {
-            claimer: uuid::Uuid::now_v7(),
-            limit: 10,
-            now,
-            until: now + time::Duration::minutes(1),
-        })
-        .await
-        .unwrap();
+    let waiting = claimable(&app, time::Duration::ZERO).await;
     let signed_up = waiting
         .iter()
         .find(

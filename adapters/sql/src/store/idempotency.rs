@@ -6,8 +6,8 @@ use mercado_core::domain::{KeyClaim, RecordedAnswer, Recording, RequestHash};
 use mercado_core::ports::{IdempotencyRepository, KeyState, PK_IDEMPOTENCY_KEYS};
 use time::OffsetDateTime;
 
-use super::SqlStore;
-use crate::{DbError, Executor, Kind, Row, Transaction, Value};
+use super::{SqlStore, TxError, refuse};
+use crate::{Executor, Kind, Row, Transaction, Value};
 
 columns! {
     /// A key as a later request reads it.
@@ -19,28 +19,26 @@ columns! {
 const CLAIM_ROUNDS: usize = 3;
 
 impl<E: Executor> SqlStore<E> {
-    /// Records `recording`'s answer for `value` in `tx`, the change's own transaction;
-    /// `false` when the claim is no longer this request's (then the change must be rolled
-    /// back and refused with [`key_taken_over`], so nothing is done without its answer).
-    pub(super) async fn record_in<T>(
+    /// Records `recording`'s answer for `value` in `tx`, the change's own transaction, and
+    /// commits. When the claim is no longer this request's, the change is rolled back and
+    /// refused as a conflict on the key, so nothing is done without its answer.
+    pub(super) async fn commit_recording<T, D: From<StoreError>>(
         &self,
-        tx: &mut E::Tx,
+        mut tx: E::Tx,
         recording: Option<&Recording<'_, T>>,
         value: &T,
-    ) -> Result<bool, DbError> {
-        let Some(recording) = recording else {
-            return Ok(true);
-        };
-        let answer = (recording.answer)(value);
-        let params = answer_params(recording.claim, &answer);
-        Ok(tx.execute(&self.st.record_answer, &params).await? == 1)
-    }
-}
-
-/// The conflict a change reports when its claim was taken over.
-pub(super) fn key_taken_over() -> StoreError {
-    StoreError::Conflict {
-        constraint: PK_IDEMPOTENCY_KEYS.to_owned(),
+    ) -> Result<(), TxError<D>> {
+        if let Some(recording) = recording {
+            let answer = (recording.answer)(value);
+            let params = answer_params(recording.claim, &answer);
+            if tx.execute(&self.st.record_answer, &params).await? != 1 {
+                let taken_over = StoreError::Conflict {
+                    constraint: PK_IDEMPOTENCY_KEYS.to_owned(),
+                };
+                return refuse(tx, taken_over.into()).await;
+            }
+        }
+        Ok(tx.commit().await?)
     }
 }
 

@@ -9,7 +9,6 @@ use mercado_core::events::{DomainEvent, Event};
 use mercado_core::ports::{CancelOrderError, OrderRepository, PlaceOrder, PlaceOrderError};
 use time::OffsetDateTime;
 
-use super::idempotency::key_taken_over;
 use super::{SqlStore, TxError, corrupt, money, refuse};
 use crate::{Executor, Kind, Row, Transaction, Value};
 
@@ -110,10 +109,7 @@ impl<E: Executor> SqlStore<E> {
             .await?;
         events.insert(0, Event::new(DomainEvent::order_placed(&placed), order.now));
         self.insert_events(&mut tx, &events).await?;
-        if !self.record_in(&mut tx, record, &placed).await? {
-            return refuse(tx, key_taken_over().into()).await;
-        }
-        tx.commit().await?;
+        self.commit_recording(tx, record, &placed).await?;
         Ok(placed)
     }
 

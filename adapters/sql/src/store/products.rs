@@ -9,8 +9,7 @@ use mercado_core::events::{DomainEvent, Event};
 use mercado_core::ports::ProductRepository;
 use time::OffsetDateTime;
 
-use super::idempotency::key_taken_over;
-use super::{SqlStore, TxError, corrupt, money, refuse};
+use super::{SqlStore, TxError, corrupt, money};
 use crate::{Executor, Kind, Row, Transaction, Value};
 
 impl<E: Executor> SqlStore<E> {
@@ -70,10 +69,7 @@ impl<E: Executor> ProductRepository for SqlStore<E> {
             let mut tx = self.exec.begin().await?;
             tx.execute(&self.st.insert_product, &product_params(p))
                 .await?;
-            if !self.record_in(&mut tx, record, p).await? {
-                return refuse(tx, key_taken_over()).await;
-            }
-            Ok(tx.commit().await?)
+            self.commit_recording(tx, record, p).await
         })
         .await
     }

@@ -7,8 +7,7 @@ use mercado_core::password::PasswordHash;
 use mercado_core::ports::UserRepository;
 use time::OffsetDateTime;
 
-use super::idempotency::key_taken_over;
-use super::{SqlStore, TxError, corrupt, refuse};
+use super::{SqlStore, TxError, corrupt};
 use crate::{Executor, Kind, Row, Transaction, Value};
 
 impl<E: Executor> SqlStore<E> {
@@ -83,10 +82,7 @@ impl<E: Executor> UserRepository for SqlStore<E> {
             let mut tx = self.exec.begin().await?;
             tx.execute(&self.st.insert_user, &params).await?;
             self.insert_events(&mut tx, events).await?;
-            if !self.record_in(&mut tx, record, user).await? {
-                return refuse(tx, key_taken_over()).await;
-            }
-            Ok(tx.commit().await?)
+            self.commit_recording(tx, record, user).await
         })
         .await
     }
